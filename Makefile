@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh machine:
+#   make run   - build what is missing and serve the shipped model on $(HOST):$(PORT)
+#   make test  - install test tools and run every test (Python, front-end unit, browser end-to-end)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: run test test-python test-frontend serve-deps test-deps frontend chromium eb-bundle bench clean
+
+run: serve-deps frontend
+	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
+
+test: test-deps frontend chromium
+	$(PY) -m pytest
+	cd frontend && npm test
+
+# --- Python environments (stamp files make a second run instant) ---
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.serve: $(VENV)/bin/python requirements/serve.txt requirements/constraints.txt
+	$(PY) -m pip install -q -r requirements/serve.txt
+	touch $@
+
+$(VENV)/.test: $(VENV)/.serve requirements/train.txt requirements/test.txt
+	$(PY) -m pip install -q -r requirements/test.txt
+	touch $@
+
+serve-deps: $(VENV)/.serve
+test-deps: $(VENV)/.test
+
+# --- Front end (npm ci once, rebuild only when sources change) ---
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html
+
+# Debian's Chromium drives the browser tests; no browser download.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist
