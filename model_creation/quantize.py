@@ -1,0 +1,160 @@
+"""Quantize stage: the fp32 ONNX decoder -> an int8 `model.onnx` (onnxruntime dynamic quantization).
+
+Several variants are tried (weights per tensor or per channel, with or without onnxruntime's
+transformer graph fusions first); each is scored with the shared perplexity definition on a
+small validation sample, and the one that loses the least perplexity against fp32 is kept.
+All variants, with size, perplexity and largest logit difference, go into metrics.json. The
+output directory is a complete model directory: int8 graph plus the export's side files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from tqdm.auto import tqdm
+
+from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.perplexity import document_ids, perplexity
+from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
+
+VARIANTS = ("per-tensor", "per-channel", "optimized-per-tensor", "optimized-per-channel")
+
+# Used when no dataset is configured: short abstract-like texts, enough to rank variants.
+BUILTIN_TEXTS = [
+    "Attention-based models\nWe propose a simple attention mechanism for sequence modelling that "
+    "reduces memory use while matching the accuracy of standard transformers on language tasks.",
+    "Robust training under label noise\nDeep networks memorize noisy labels. We study a loss that "
+    "down-weights examples with high loss early in training and show improved test accuracy.",
+    "Graph neural networks for molecules\nWe present a message passing network that predicts "
+    "molecular properties and outperforms previous methods on standard benchmarks.",
+    "Efficient reinforcement learning\nWe introduce an off-policy algorithm with a learned model of "
+    "the environment that improves sample efficiency on continuous control problems.",
+]
+
+
+@dataclass
+class Config:
+    input_dir: str = "runs/export"  # the export stage's directory (fp32 model.onnx + side files)
+    output_dir: str = "runs/quantize"  # gets the chosen int8 model.onnx + side files
+    overwrite: bool = False  # replace a finished run in output_dir
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # tried in this order
+    weight_type: str = "qint8"  # "qint8" or "quint8": the integer type of quantized weights
+    dataset_dir: str | None = None  # a dataset stage output; its documents/validation is the sample
+    eval_texts: list[str] = field(default_factory=lambda: list(BUILTIN_TEXTS))  # used without dataset_dir
+    max_eval_docs: int = 32  # documents scored per variant
+    max_eval_tokens: int = 256  # tokens per document (keeps scoring quick on a CPU)
+
+
+def _eval_texts(config: Config) -> list[str]:
+    if config.dataset_dir is None:
+        return list(config.eval_texts)[: config.max_eval_docs]
+    from datasets import load_from_disk
+
+    documents = load_from_disk(str(Path(config.dataset_dir) / "documents"))["validation"]
+    return list(documents.select(range(min(config.max_eval_docs, len(documents))))["text"])
+
+
+def _optimized_graph(source: Path, target: Path, model_config: dict) -> None:
+    """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...), refused if they change the interface."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(
+        str(source), model_type="gpt2", num_heads=model_config["n_head"], hidden_size=model_config["n_embd"]
+    )
+    optimized.save_model_to_file(str(target))
+    before, after = onnx.load(source, load_external_data=False), onnx.load(target, load_external_data=False)
+    names = lambda g: ([i.name for i in g.graph.input], [o.name for o in g.graph.output])  # noqa: E731
+    if names(before) != names(after):
+        raise StageError("graph optimization changed the model's inputs or outputs")
+
+
+def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
+    if weight_type not in types:
+        raise StageError(f"weight_type must be one of {sorted(types)}, got {weight_type!r}")
+    quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type])
+
+
+def _score(model_path: Path, documents: list[list[int]], reference: list[np.ndarray] | None) -> dict:
+    decoder = OnnxDecoder(model_path)
+    logits = [decoder.logits(ids) for ids in documents]
+    by_ids = dict(zip(map(tuple, documents), logits))
+    result = perplexity(lambda ids: by_ids[tuple(ids)], documents)
+    scored = {"perplexity": result.perplexity, "mean_nll": result.mean_nll, "tokens": result.tokens}
+    if reference is not None:
+        scored["max_abs_logit_diff"] = float(max(np.abs(a - b).max() for a, b in zip(logits, reference)))
+    return scored, logits
+
+
+def run(config: Config) -> Path:
+    input_dir = require_finished(Path(config.input_dir), "export")
+    unknown = [v for v in config.variants if v not in VARIANTS]
+    if unknown or not config.variants:
+        raise StageError(f"variants must be a non-empty list from {list(VARIANTS)}, got {config.variants}")
+    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
+    model_config = json.loads((input_dir / "config.json").read_text())
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(input_dir / "tokenizer.json"))
+    documents = [document_ids(tokenizer, t, config.max_eval_tokens) for t in _eval_texts(config)]
+    fp32_path = input_dir / "model.onnx"
+    fp32, reference = _score(fp32_path, documents, None)
+    fp32["size_bytes"] = fp32_path.stat().st_size
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="quantize-") as scratch:
+        scratch = Path(scratch)
+        for name in tqdm(config.variants, desc="quantize variants"):
+            source = fp32_path
+            entry: dict = {"name": name}
+            try:
+                if name.startswith("optimized-"):
+                    source = scratch / "optimized.onnx"
+                    if not source.exists():
+                        _optimized_graph(fp32_path, source, model_config)
+                target = scratch / f"{name}.onnx"
+                _quantize(source, target, name.endswith("per-channel"), config.weight_type)
+                scored, _ = _score(target, documents, reference)
+                entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
+                entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1
+            except Exception as exc:  # a variant that cannot be built is recorded, not fatal
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+            results.append(entry)
+        usable = [r for r in results if "error" not in r]
+        if not usable:
+            raise StageError("no quantization variant could be built: " + "; ".join(r["error"] for r in results))
+        best = min(usable, key=lambda r: r["perplexity"])
+        shutil.copyfile(best["path"], out / "model.onnx")
+    for r in results:
+        r.pop("path", None)
+
+    for item in input_dir.iterdir():
+        if item.is_file() and item.name not in ("model.onnx", METRICS_FILE):
+            shutil.copyfile(item, out / item.name)
+    write_metrics(
+        out,
+        {
+            "stage": "quantize",
+            "input_dir": str(input_dir.resolve()),
+            "config": dataclasses.asdict(config),
+            "chosen": best["name"],
+            "quantization": "int8",
+            "onnx_size_bytes": (out / "model.onnx").stat().st_size,
+            "size_ratio_vs_fp32": (out / "model.onnx").stat().st_size / fp32["size_bytes"],
+            "perplexity_increase": best["perplexity_increase"],
+            "max_abs_logit_diff_vs_fp32": best["max_abs_logit_diff"],
+            "fp32": fp32,
+            "variants": results,
+            "eval_documents": len(documents),
+        },
+    )
+    return out

@@ -1,0 +1,72 @@
+"""A tiny random-weight GPT-2 and the model directories built from it, for fast offline tests.
+
+Same architecture family and real 50257-token GPT-2 vocabulary as the shipped model, but 2
+layers, 64 wide, 2 heads and 128 positions, so building, exporting and quantizing take seconds.
+The model directories go through model_creation's own export and quantize stages, so tests
+exercise exactly what the pipeline ships. `build_tiny_torch_model` is the PyTorch oracle.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel  # noqa: E402
+
+from model_creation import export, quantize  # noqa: E402
+from model_creation.stage_dir import write_metrics  # noqa: E402
+from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer  # noqa: E402
+
+TINY = dict(n_layer=2, n_embd=64, n_head=2, n_positions=128, vocab_size=50257)
+# Wider than GPT-2's 0.02 so next-token distributions are peaked enough for top-k / top-p
+# to matter and greedy choices are not near-ties (fp32 vs int8 then still agree mostly).
+INIT_RANGE = 0.1
+QUANTIZE_TEXTS = ["We propose a method to learn representations.\nDeep networks generalize well."]
+
+
+def build_tiny_torch_model(seed: int = 0) -> GPT2LMHeadModel:
+    """The seeded random-weight tiny GPT2LMHeadModel, in eval mode (dropout off)."""
+    config = GPT2Config(
+        **TINY,
+        initializer_range=INIT_RANGE,
+        bos_token_id=END_OF_TEXT_ID,
+        eos_token_id=END_OF_TEXT_ID,
+    )
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config).eval()
+
+
+def build_tiny_hf_dir(dest: Path, seed: int = 0) -> Path:
+    """The tiny model as a finished train-stage directory: weights, config, tokenizer, metrics."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    model = build_tiny_torch_model(seed)
+    model.save_pretrained(dest)
+    GenerationConfig(bos_token_id=END_OF_TEXT_ID, eos_token_id=END_OF_TEXT_ID).save_pretrained(dest)
+    save_tokenizer(dest)
+    write_metrics(dest, {"stage": "train", "input_dir": None, "note": f"random weights, seed {seed}"})
+    return dest
+
+
+def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0) -> Path:
+    """A complete model directory at `dest` (int8 by default, fp32 with quantized=False)."""
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory(prefix="tiny-model-") as work:
+        hf_dir = build_tiny_hf_dir(Path(work) / "hf", seed)
+        export_dir = dest if not quantized else Path(work) / "export"
+        export.run(export.Config(input_dir=str(hf_dir), output_dir=str(export_dir), overwrite=True, parity_new_tokens=4))
+        if quantized:
+            quantize.run(
+                quantize.Config(
+                    input_dir=str(export_dir),
+                    output_dir=str(dest),
+                    overwrite=True,
+                    variants=["per-tensor"],
+                    eval_texts=QUANTIZE_TEXTS,
+                )
+            )
+    return dest
