@@ -1,0 +1,160 @@
+"""The generation loop: context fitting, prefill once, batched KV-cache decode, stops, timings.
+
+Layering (as in text-generation-inference): the prompt is tokenised and fitted into the context
+window, prefilled once with batch 1, then the cache is tiled to the n completions and decoded as
+one batch; each row samples its own token, detokenises it incrementally and checks its own stop
+conditions. Finished rows leave the batch. Events are yielded as soon as each token is decoded,
+so closing the generator stops the loop before the next session run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from backend.engine.detokenize import IncrementalDecoder
+from backend.engine.sampling import log_softmax_at, sample_token
+from backend.engine.schema import Completion, GenerationParams, GenerationResult, TokenEvent
+from backend.engine.session import DecoderSession
+from backend.engine.tokenizer import TextTokenizer
+
+
+def fit_context(prompt_ids: list[int], max_new_tokens: int, n_positions: int) -> tuple[list[int], int, bool]:
+    """(prompt ids kept, new tokens allowed, truncated): BOS + prompt + new tokens fit n_positions,
+    keeping the most recent prompt tokens; new tokens shrink only when the window could not hold
+    even one prompt token next to them."""
+    room = n_positions - 1  # BOS takes one position
+    max_new = max(1, min(max_new_tokens, room - min(1, len(prompt_ids))))
+    kept = prompt_ids[len(prompt_ids) - min(len(prompt_ids), room - max_new) :]
+    return kept, max_new, len(kept) < len(prompt_ids)
+
+
+class StopStrings:
+    """Finds stop strings in text that arrives piece by piece, holding back a tail that could
+    still become one (a stop string may span tokens)."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = tuple(s for s in stops if s)
+        self.pending = ""  # decoded text not yet released
+
+    def push(self, piece: str, final: bool) -> tuple[str, bool]:
+        """(text safe to release now, whether a stop string was found)."""
+        self.pending += piece
+        found = [p for p in (self.pending.find(s) for s in self.stops) if p >= 0]
+        if found:
+            released, self.pending = self.pending[: min(found)], ""
+            return released, True
+        hold = 0 if final else self._possible_stop_start()
+        released, self.pending = self.pending[: len(self.pending) - hold], self.pending[len(self.pending) - hold :]
+        return released, False
+
+    def _possible_stop_start(self) -> int:
+        """Length of the longest tail of `pending` that is a proper prefix of some stop string."""
+        longest = min(len(self.pending), max((len(s) - 1 for s in self.stops), default=0))
+        for length in range(longest, 0, -1):
+            tail = self.pending[-length:]
+            if any(s.startswith(tail) for s in self.stops):
+                return length
+        return 0
+
+
+class CompletionState:
+    """One of the n completions: its decoder, stop matcher, tokens and finish reason."""
+
+    def __init__(self, index: int, decoder: IncrementalDecoder, stops: tuple[str, ...], seen: np.ndarray):
+        self.index = index
+        self.decoder = decoder
+        self.stops = StopStrings(stops)
+        self.seen = seen  # unique ids in the sequence so far (repetition penalty)
+        self.tokens: list[TokenEvent] = []
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+
+    def push(self, token_id: int, logprob: float, *, eos_id: int, last: bool) -> TokenEvent:
+        if token_id == eos_id:
+            text, stopped = self.stops.push(self.decoder.flush(), final=True)
+            self.finish_reason = "stop" if stopped else "eos"
+        else:
+            piece = self.decoder.add(token_id) + (self.decoder.flush() if last else "")
+            text, stopped = self.stops.push(piece, final=last)
+            self.finish_reason = "stop" if stopped else ("length" if last else None)
+            if token_id not in self.seen:
+                self.seen = np.append(self.seen, token_id)
+        event = TokenEvent(index=self.index, text=text, token_id=token_id, logprob=logprob)
+        self.tokens.append(event)
+        self.parts.append(text)
+        return event
+
+    def completion(self) -> Completion:
+        return Completion(text="".join(self.parts), finish_reason=self.finish_reason or "length", tokens=self.tokens)
+
+
+def generate_events(
+    session: DecoderSession,
+    tokenizer: TextTokenizer,
+    text: str,
+    params: GenerationParams,
+    *,
+    n_positions: int,
+    eos_id: int,
+) -> Iterator[TokenEvent | GenerationResult]:
+    """TokenEvents as tokens are decoded, then one GenerationResult."""
+    start = time.perf_counter()
+    seed = params.seed if params.seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    prompt_ids, max_new, truncated = fit_context(tokenizer.encode(text), params.max_new_tokens, n_positions)
+    input_ids = [eos_id, *prompt_ids]  # <|endoftext|> starts every document in training
+    logits, cache = session.prefill(input_ids)  # logits [1, vocab]
+    prompt_ms = (time.perf_counter() - start) * 1000
+
+    seen = np.unique(np.asarray(input_ids, dtype=np.int64))
+    states = [CompletionState(i, tokenizer.decoder(), params.stop, seen) for i in range(params.n)]
+    if params.n > 1:
+        cache = cache.tile(params.n)  # [n, heads, past, head_dim]
+        logits = np.repeat(logits, params.n, axis=0)  # [n, vocab]
+    active = list(range(params.n))  # completion index of each batch row
+    busy_ms, decode_steps = 0.0, 0  # time spent here, not in the consumer between yields
+    for step in range(max_new):
+        tick = time.perf_counter()
+        events = []
+        for row, index in enumerate(active):
+            state = states[index]
+            token = sample_token(
+                logits[row],
+                rng,
+                seen_ids=state.seen,
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                repetition_penalty=params.repetition_penalty,
+            )
+            events.append(state.push(token, log_softmax_at(logits[row], token), eos_id=eos_id, last=step == max_new - 1))
+        busy_ms += (time.perf_counter() - tick) * 1000
+        yield from events
+        running = [row for row, index in enumerate(active) if states[index].finish_reason is None]
+        if not running:
+            break
+        tick = time.perf_counter()
+        if len(running) < len(active):
+            cache = cache.select(running)
+            active = [active[row] for row in running]
+        last_tokens = np.array([states[index].tokens[-1].token_id for index in active], dtype=np.int64)
+        logits, cache = session.decode(last_tokens, cache)  # logits [len(active), vocab]
+        decode_steps += 1
+        busy_ms += (time.perf_counter() - tick) * 1000
+
+    completions = [state.completion() for state in states]
+    yield GenerationResult(
+        completions=completions,
+        prompt_tokens=len(prompt_ids),
+        completion_tokens=sum(len(c.tokens) for c in completions),
+        truncated=truncated,
+        seed=seed,
+        timings={
+            "prompt_ms": prompt_ms,
+            "per_token_ms": busy_ms / decode_steps if decode_steps else 0.0,
+            "total_ms": (time.perf_counter() - start) * 1000,
+        },
+    )

@@ -1,0 +1,133 @@
+"""Next-token selection as pure numpy functions: penalty, temperature, top-k, top-p, sampling.
+
+Semantics follow transformers' RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+TopKLogitsWarper and TopPLogitsWarper, applied in that order (as `generate` does). No function
+mutates its input. Every function works on ONE row of logits [vocab] (float32).
+
+Speed: a decode step must not sort 50,257 logits. Top-k uses np.argpartition (linear time).
+Top-p samples from the softmax with a blocked inverse-CDF and then accepts the token only if
+it lies inside the nucleus (the mass of strictly more likely tokens is < top_p), retrying
+otherwise: rejection sampling from p restricted to the nucleus draws exactly from the
+renormalised nucleus, and needs 1/mass(nucleus) <= 1/top_p tries on average. After a few
+rejections (small top_p on a flat distribution) it falls back to an explicit sort.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Rows are summed in blocks so that finding the sampled index needs a cumsum of ~200 block
+# sums plus one block, not a cumsum of the whole vocabulary (cumsum is the slow numpy op here).
+_BLOCK = 256
+# Candidate sets this small are cheaper to sort than to sample by rejection.
+_SORT_BELOW = 512
+_MAX_REJECTIONS = 8
+
+
+def apply_repetition_penalty(logits: np.ndarray, seen_ids: np.ndarray, penalty: float) -> np.ndarray:
+    """For tokens already in the sequence: score < 0 ? score * penalty : score / penalty."""
+    out = logits.copy()
+    if penalty == 1.0 or len(seen_ids) == 0:
+        return out
+    seen = out[seen_ids]  # [len(seen)] gathered copy
+    out[seen_ids] = np.where(seen < 0, seen * penalty, seen / penalty)
+    return out
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Divide by the temperature (> 0; temperature 0 means greedy and never gets here)."""
+    return logits / np.float32(temperature)
+
+
+def top_k_candidates(logits: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest logits, unordered (all indices when k is 0 or >= vocab)."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return np.arange(logits.shape[-1])
+    return np.argpartition(logits, logits.shape[-1] - k)[-k:]
+
+
+def nucleus_size(sorted_probs: np.ndarray, top_p: float) -> int:
+    """How many of the descending-sorted probabilities top-p keeps: a token stays while the mass
+    strictly before it is < top_p (so the token crossing top_p is kept, and always at least one)."""
+    mass_before = np.cumsum(sorted_probs, dtype=np.float64)[:-1] / sorted_probs.sum(dtype=np.float64)
+    return 1 + int(np.count_nonzero(mass_before < top_p))
+
+
+def top_k_filter(logits: np.ndarray, k: int) -> np.ndarray:
+    """Full-size copy with -inf outside the top k (the form transformers' warpers produce)."""
+    out = np.full_like(logits, -np.inf)
+    keep = top_k_candidates(logits, k)
+    out[keep] = logits[keep]
+    return out
+
+
+def top_p_filter(logits: np.ndarray, top_p: float) -> np.ndarray:
+    """Full-size copy with -inf outside the nucleus (explicit sort; for tests and the fallback)."""
+    if top_p >= 1.0:
+        return logits.copy()
+    probs = softmax(logits)
+    order = np.argsort(-probs, kind="stable")
+    keep = order[: nucleus_size(probs[order], top_p)]
+    out = np.full_like(logits, -np.inf)
+    out[keep] = logits[keep]
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())  # -inf -> 0
+    return shifted / shifted.sum()
+
+
+def log_softmax_at(logits: np.ndarray, token: int) -> float:
+    """log p(token) under softmax(logits), without materialising the whole log-softmax."""
+    peak = logits.max()
+    return float(logits[token] - peak - np.log(np.exp(logits - peak).sum(dtype=np.float64)))
+
+
+def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
+    """Index drawn with probability weights[i] / sum(weights) (unnormalised weights >= 0)."""
+    starts = np.arange(0, len(weights), _BLOCK)
+    block_mass = np.add.reduceat(weights, starts, dtype=np.float64)  # [n_blocks]
+    block_cdf = np.cumsum(block_mass)
+    target = rng.random() * block_cdf[-1]
+    block = min(int(np.searchsorted(block_cdf, target, side="right")), len(starts) - 1)
+    target -= block_cdf[block] - block_mass[block]
+    inner = np.cumsum(weights[starts[block] : starts[block] + _BLOCK], dtype=np.float64)
+    return int(starts[block] + min(int(np.searchsorted(inner, target, side="right")), len(inner) - 1))
+
+
+def _draw_from_nucleus(weights: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
+    total = weights.sum(dtype=np.float64)
+    if top_p < 1.0 and len(weights) > _SORT_BELOW:
+        for _ in range(_MAX_REJECTIONS):
+            token = _draw(weights, rng)
+            if np.sum(weights, where=weights > weights[token], dtype=np.float64) < top_p * total:
+                return token
+    if top_p < 1.0:
+        order = np.argsort(-weights, kind="stable")
+        order = order[: nucleus_size(weights[order], top_p)]
+        return int(order[_draw(weights[order], rng)])
+    return _draw(weights, rng)
+
+
+def sample_token(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    seen_ids: np.ndarray,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    repetition_penalty: float,
+) -> int:
+    """The next token for one row of raw logits [vocab]; `seen_ids` are the sequence's tokens so far."""
+    scores = apply_repetition_penalty(logits, seen_ids, repetition_penalty)
+    if temperature == 0:
+        return int(np.argmax(scores))
+    scores = apply_temperature(scores, temperature)
+    candidates = top_k_candidates(scores, top_k) if top_k > 0 else None
+    if candidates is not None:
+        scores = scores[candidates]  # [k]
+    weights = np.exp(scores - scores.max())  # unnormalised softmax; -inf never occurs here
+    token = _draw_from_nucleus(weights, top_p, rng)
+    return int(candidates[token]) if candidates is not None else token

@@ -1,0 +1,95 @@
+"""The onnxruntime session over the exported decoder: the ONLY module that knows ONNX names.
+
+The model is optimum's `text-generation-with-past` export: inputs `input_ids`, `attention_mask`,
+optionally `position_ids`, and `past_key_values.{i}.key/.value` [batch, heads, past, head_dim];
+outputs `logits` [batch, seq, vocab] and `present.{i}.key/.value`. Prefill feeds the prompt after
+an empty (zero-length) past; each decode step feeds one token per row after the previous
+step's `present` tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from backend.engine.schema import ModelLoadError
+
+
+@dataclass
+class KVCache:
+    """Past keys/values in the session's input order, each [batch, heads, past, head_dim]."""
+
+    tensors: list[np.ndarray]
+
+    @property
+    def length(self) -> int:
+        return self.tensors[0].shape[2]
+
+    @property
+    def batch(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def tile(self, n: int) -> KVCache:
+        """Batch 1 -> batch n: the n completions of one prompt share its prefill."""
+        return KVCache([np.repeat(t, n, axis=0) for t in self.tensors])  # [n, heads, past, head_dim]
+
+    def select(self, rows: list[int]) -> KVCache:
+        """Keep only `rows` (finished completions leave the batch)."""
+        return KVCache([np.ascontiguousarray(t[rows]) for t in self.tensors])
+
+
+class DecoderSession:
+    def __init__(self, model_path: Path, *, n_layer: int, n_head: int, n_embd: int, intra_op_threads: int = 1):
+        options = ort.SessionOptions()
+        # workers x intra_op_threads must not exceed the cores; inter-op parallelism buys nothing
+        # for a chain-shaped decoder graph, so run nodes sequentially on one inter-op thread.
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile types
+            raise ModelLoadError(f"{model_path} could not be loaded by onnxruntime: {error}") from error
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        self.past_names = [f"past_key_values.{i}.{kind}" for i in range(n_layer) for kind in ("key", "value")]
+        self.present_names = [name.replace("past_key_values.", "present.") for name in self.past_names]
+        missing = ({"input_ids", "attention_mask", *self.past_names} - inputs) | ({"logits", *self.present_names} - outputs)
+        if missing:
+            raise ModelLoadError(
+                f"{model_path} is not a decoder with a KV cache matching config.json (n_layer={n_layer}): "
+                f"missing {', '.join(sorted(missing))}"
+            )
+        self.has_position_ids = "position_ids" in inputs
+        self.output_names = ["logits", *self.present_names]
+        self.head_shape = (n_head, n_embd // n_head)
+        self.runs = 0  # session.run calls so far (for tests and metrics)
+
+    def empty_cache(self) -> KVCache:
+        shape = (1, self.head_shape[0], 0, self.head_shape[1])  # zero-length past for prefill
+        return KVCache([np.zeros(shape, dtype=np.float32) for _ in self.past_names])
+
+    def forward(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+        """Feed input_ids [batch, seq] after `cache`; returns last-position logits [batch, vocab]
+        and the cache extended by seq positions."""
+        batch, seq = input_ids.shape
+        past = cache.length
+        feed = dict(zip(self.past_names, cache.tensors))
+        feed["input_ids"] = input_ids.astype(np.int64, copy=False)
+        feed["attention_mask"] = np.ones((batch, past + seq), dtype=np.int64)  # no padding anywhere
+        if self.has_position_ids:
+            feed["position_ids"] = np.tile(np.arange(past, past + seq, dtype=np.int64), (batch, 1))  # [batch, seq]
+        self.runs += 1
+        logits, *present = self.session.run(self.output_names, feed)  # logits [batch, seq, vocab]
+        return logits[:, -1, :], KVCache(present)
+
+    def prefill(self, input_ids: list[int]) -> tuple[np.ndarray, KVCache]:
+        """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache."""
+        return self.forward(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache())
+
+    def decode(self, token_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+        """One token per row: token_ids [batch] -> logits [batch, vocab]."""
+        return self.forward(token_ids.reshape(-1, 1), cache)
