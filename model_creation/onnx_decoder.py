@@ -73,3 +73,17 @@ class OnnxDecoder:
         steps = max(len(generated) - 1, 1)
         per_token_ms = (time.perf_counter() - start) * 1000 / steps
         return generated, {"prompt_ms": prompt_ms, "per_token_ms": per_token_ms}
+
+
+def kv_cache_max_diff(decoder: OnnxDecoder, ids: list[int], prefix: int = 1) -> float:
+    """Largest |logit| difference between one full pass and feeding ids token by token after `prefix`.
+
+    Zero up to float rounding for a correct KV cache; used to vet rewritten graphs.
+    """
+    full = decoder.logits(ids)  # [seq, vocab]
+    logits, past = decoder.step(np.asarray(ids[:prefix], dtype=np.int64)[None, :], decoder.empty_past())
+    rows = [logits[0]]
+    for token in ids[prefix:]:
+        logits, past = decoder.step(np.asarray([[token]], dtype=np.int64), past)
+        rows.append(logits[0])
+    return float(np.abs(np.concatenate(rows) - full).max())

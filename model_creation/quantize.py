@@ -20,11 +20,12 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
 
 VARIANTS = ("per-tensor", "per-channel", "optimized-per-tensor", "optimized-per-channel")
+WEIGHT_TYPES = ("qint8", "quint8")
 
 # Used when no dataset is configured: short abstract-like texts, enough to rank variants.
 BUILTIN_TEXTS = [
@@ -61,8 +62,9 @@ def _eval_texts(config: Config) -> list[str]:
     return list(documents.select(range(min(config.max_eval_docs, len(documents))))["text"])
 
 
-def _optimized_graph(source: Path, target: Path, model_config: dict) -> None:
-    """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...), refused if they change the interface."""
+def _optimized_graph(source: Path, target: Path, model_config: dict, probe: list[int]) -> None:
+    """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...), refused if they change the interface,
+    the logits, or what the KV cache gives (probed with one document, fed whole and token by token)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(
@@ -73,15 +75,20 @@ def _optimized_graph(source: Path, target: Path, model_config: dict) -> None:
     names = lambda g: ([i.name for i in g.graph.input], [o.name for o in g.graph.output])  # noqa: E731
     if names(before) != names(after):
         raise StageError("graph optimization changed the model's inputs or outputs")
+    original, fused = OnnxDecoder(source), OnnxDecoder(target)
+    logit_diff = float(np.abs(original.logits(probe) - fused.logits(probe)).max())
+    cache_diff = kv_cache_max_diff(fused, probe, prefix=max(1, len(probe) // 2))
+    if max(logit_diff, cache_diff) > 1e-3:
+        raise StageError(f"graph optimization changed the logits (by {logit_diff:.3g}) or KV cache ({cache_diff:.3g})")
 
 
 def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
-    if weight_type not in types:
-        raise StageError(f"weight_type must be one of {sorted(types)}, got {weight_type!r}")
-    quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type])
+    # Fused ops (com.microsoft domain) defeat ONNX shape inference; their tensors are float32.
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type], extra_options=extra)
 
 
 def _score(model_path: Path, documents: list[list[int]], reference: list[np.ndarray] | None) -> dict:
@@ -100,6 +107,8 @@ def run(config: Config) -> Path:
     unknown = [v for v in config.variants if v not in VARIANTS]
     if unknown or not config.variants:
         raise StageError(f"variants must be a non-empty list from {list(VARIANTS)}, got {config.variants}")
+    if config.weight_type not in WEIGHT_TYPES:
+        raise StageError(f"weight_type must be one of {list(WEIGHT_TYPES)}, got {config.weight_type!r}")
     out = prepare_output_dir(Path(config.output_dir), config.overwrite)
     model_config = json.loads((input_dir / "config.json").read_text())
     from tokenizers import Tokenizer
@@ -120,7 +129,7 @@ def run(config: Config) -> Path:
                 if name.startswith("optimized-"):
                     source = scratch / "optimized.onnx"
                     if not source.exists():
-                        _optimized_graph(fp32_path, source, model_config)
+                        _optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
                 _quantize(source, target, name.endswith("per-channel"), config.weight_type)
                 scored, _ = _score(target, documents, reference)
