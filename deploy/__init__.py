@@ -1,0 +1,1 @@
+"""Shipping the service: the Elastic Beanstalk source bundle (eb_bundle) and its deployment (eb_deploy)."""
