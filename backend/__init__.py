@@ -1,0 +1,71 @@
+"""The Flask application factory: `create_app()` builds the API around one loaded Engine.
+
+Settings come from AUTOCOMPLETE_* environment variables (backend/config.py); `test_config`
+overrides any of them, and may hand over an already loaded engine as ENGINE. The model is
+loaded here, before the app serves anything, once per process: onnxruntime sessions must not
+cross a fork, so gunicorn does not preload the app and each worker loads its own copy. A
+missing or corrupt model directory does not stop the app: it logs one line, /health answers
+503 with the reason, and generation endpoints answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping
+
+from flask import Flask
+
+from backend import config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(config.from_env())
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False  # keep response fields in the documented order
+    if app.logger.level == logging.NOTSET:  # Flask would inherit WARNING and hide the load line
+        app.logger.setLevel(logging.INFO)
+
+    from backend.api import (admission, docs, errors, frontend, generate, health, metrics, openai_compat,
+                             security)
+
+    errors.register_error_handlers(app)
+    service_metrics = metrics.init_app(app)
+    security.init_app(app)
+    app.extensions["admission"] = admission.Admission(
+        app.config["GENERATION_SLOTS"], app.config["QUEUE_SIZE"], app.config["QUEUE_TIMEOUT_SECONDS"],
+        on_change=service_metrics.admission_changed)
+    load_engine(app)
+    for blueprint in (generate.bp, openai_compat.bp, health.bp, docs.bp):
+        app.register_blueprint(blueprint)
+    frontend.init_app(app)  # last: its catch-all route must not shadow the API's
+    return app
+
+
+def load_engine(app: Flask) -> None:
+    """Put the Engine in app.extensions["engine"], or the reason it could not load in "engine_error"."""
+    from backend.engine import Engine, ModelLoadError
+
+    app.extensions["engine_loaded_at"] = int(time.time())
+    if app.config.get("ENGINE") is not None:
+        app.extensions["engine"] = app.config["ENGINE"]
+        return
+    model_dir = app.config["MODEL_DIR"]
+    try:
+        engine = Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"])
+    except ModelLoadError as error:
+        reason = str(error)
+    except Exception as error:  # a corrupt file can fail in ways the engine did not foresee
+        reason = f"{type(error).__name__}: {error}"
+    else:
+        app.extensions["engine"] = engine
+        info = engine.info
+        app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads",
+                        info["name"], info["quantization"], info["parameters"], model_dir,
+                        info["load_seconds"], app.config["INTRA_OP_THREADS"])
+        return
+    reason = " ".join(reason.split())  # one line, whatever the exception's message looked like
+    app.extensions["engine_error"] = reason
+    app.logger.error("model not loaded from %s: %s; /health and generation answer 503", model_dir, reason)

@@ -1,0 +1,73 @@
+"""Run one generation for a view: the loaded engine, a slot, metrics, and cleanup on every exit.
+
+Both API families (/generate and /v1/completions) come through here, so a slot can only be
+taken and given back in one place. A stream is an object rather than a bare generator because
+its cleanup must also run when the client leaves before the first byte, which is when a
+generator's own `finally` never runs: the view registers close() with response.call_on_close.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+from flask import current_app
+
+from backend.api.errors import ApiError
+from backend.engine import Engine, GenerationParams, GenerationResult, TokenEvent
+
+
+def loaded_engine() -> Engine:
+    """The app's engine, or 503 with the reason it failed to load."""
+    engine = current_app.extensions.get("engine")
+    if engine is None:
+        reason = current_app.extensions.get("engine_error", "the model is not loaded")
+        raise ApiError(503, f"the model is not available: {reason}",
+                       reason="model_unavailable")
+    return engine
+
+
+def generate(text: str, params: GenerationParams) -> GenerationResult:
+    """A whole generation, holding a slot while it runs."""
+    engine = loaded_engine()
+    slot = current_app.extensions["admission"].acquire()
+    try:
+        result = engine.generate(text, params)
+    finally:
+        slot.release()
+    current_app.extensions["metrics"].generation_finished(
+        result.prompt_tokens, result.completion_tokens, result.timings["per_token_ms"])
+    return result
+
+
+class GenerationStream:
+    """Iterate for TokenEvents then one GenerationResult; close() frees the slot, idempotently."""
+
+    def __init__(self, text: str, params: GenerationParams):
+        engine = loaded_engine()
+        self._metrics = current_app.extensions["metrics"]
+        self._slot = current_app.extensions["admission"].acquire()  # 429 here, before any byte is sent
+        self._events = engine.stream(text, params)
+        self._finished = False
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[TokenEvent | GenerationResult]:
+        for event in self._events:
+            if isinstance(event, GenerationResult):
+                self._finished = True
+                self._metrics.generation_finished(
+                    event.prompt_tokens, event.completion_tokens, event.timings["per_token_ms"])
+            yield event
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._events.close()  # stops the engine's loop at once if it is still running
+        finally:
+            self._slot.release()
+            if not self._finished:
+                self._metrics.cancelled.inc()

@@ -1,0 +1,23 @@
+"""GET /health: 200 with the model's facts once it is loaded, 503 with the reason otherwise.
+
+Load balancers and `make run`'s users read this to know whether the server can generate; the
+reason in a 503 is the same one-line message create_app logged when the model failed to load.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    engine = current_app.extensions.get("engine")
+    if engine is None:
+        # create_app loads the model before the app serves anything, so no engine means it failed.
+        reason = current_app.extensions.get("engine_error", "the model is not loaded")
+        return jsonify({"status": "error", "reason": reason}), 503
+    info = engine.info
+    return jsonify({"status": "ok", "model": info["name"], "quantization": info["quantization"],
+                    "parameters": info["parameters"], "load_seconds": info["load_seconds"]})

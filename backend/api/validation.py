@@ -1,0 +1,170 @@
+"""Turn a JSON request body into GenerationParams, or a 4xx that names the field and its bound.
+
+The bounds below are the single source of truth: the OpenAPI spec (openapi.py) is built from
+the same tables, so the documentation cannot drift from what the server enforces. The engine
+trusts whatever GenerationParams it is given, so everything is checked here: types (a boolean
+is not a number), finiteness (NaN and infinity are refused), bounds, unknown fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from flask import request
+
+from backend.api.errors import ApiError, ValidationError
+from backend.engine import GenerationParams
+
+TEXT_MAX_CHARS = 20_000
+STOP_MAX_COUNT = 4
+STOP_MAX_CHARS = 100
+SEED_MAX = 2**32 - 1  # every RNG seeds from this range; JavaScript clients keep it exact too
+VOCAB_SIZE = 50_257  # GPT-2's vocabulary: a larger top_k would be the same as none
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A numeric field: its JSON type, inclusive range (minimum exclusive where said) and default."""
+
+    integer: bool
+    minimum: float
+    maximum: float
+    default: float
+    description: str
+    exclusive_minimum: bool = False
+
+    def describe(self, name: str) -> str:
+        low = ">" if self.exclusive_minimum else ">="
+        return f"{name} must be {low} {fmt(self.minimum)} and <= {fmt(self.maximum)}"
+
+
+# Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.
+BOUNDS: dict[str, Bound] = {
+    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most."),
+    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding."),
+    "top_p": Bound(False, 0, 1, 0.95, "Nucleus sampling: keep the smallest set of tokens whose "
+                   "probability adds up to top_p.", exclusive_minimum=True),
+    "top_k": Bound(True, 0, VOCAB_SIZE, 0, "Keep only the k most likely tokens; 0 turns it off."),
+    "repetition_penalty": Bound(False, 1, 2, 1.0, "Divide the logits of tokens already in the "
+                                "text by this (CTRL's penalty); 1 turns it off."),
+    "n": Bound(True, 1, 4, 1, "How many completions to generate for the one prompt."),
+}
+SEED_DESCRIPTION = "Seed for sampling, for reproducible output; null draws one (returned in the response)."
+TEXT_DESCRIPTION = "The abstract so far; the completion continues it."
+STOP_DESCRIPTION = "Strings that end a completion when generated (not included in it)."
+LOGPROBS_DESCRIPTION = "Return every generated token with its log-probability."
+GENERATE_FIELDS = ("text", *BOUNDS, "seed", "stop", "logprobs")
+
+
+def fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a Python value's type, for error messages."""
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def read_json_object() -> dict:
+    """The request body as a JSON object: 415 for another content type, 400 for anything else."""
+    if not request.is_json:
+        got = request.mimetype or "none"
+        raise ApiError(415, f"Content-Type must be application/json, got {got}")
+    raw = request.get_data(cache=True)  # raises 413 above MAX_CONTENT_LENGTH
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise ApiError(400, f"request body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"request body must be a JSON object, got {type_name(body)}")
+    return body
+
+
+def check_number(name: str, value: object, bound: Bound) -> int | float:
+    """`value` as the bound's type, or ValidationError naming `name` (the client's field name)."""
+    kind = "an integer" if bound.integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(name, f"{name} must be {kind}, got {type_name(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(name, f"{name} must be a finite number, got {value}")
+    if bound.integer and isinstance(value, float):
+        if not value.is_integer():  # JSON Schema counts 3.0 as an integer; 3.5 is not one
+            raise ValidationError(name, f"{name} must be {kind}, got {value}")
+        value = int(value)
+    too_low = value <= bound.minimum if bound.exclusive_minimum else value < bound.minimum
+    if too_low or value > bound.maximum:
+        raise ValidationError(name, f"{bound.describe(name)}, got {value}")
+    return value if bound.integer else float(value)
+
+
+def check_text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(name, f"{name} must be a string, got {type_name(value)}")
+    if len(value) > TEXT_MAX_CHARS:
+        raise ValidationError(name, f"{name} must be at most {TEXT_MAX_CHARS} characters, got {len(value)}")
+    if not value.strip():
+        raise ValidationError(name, f"{name} must contain at least one non-whitespace character")
+    check_encodable(name, value)
+    return value
+
+
+def check_encodable(name: str, value: str) -> None:
+    # JSON can carry lone surrogates ("\ud800") that no tokenizer can encode.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(name, f"{name} must be valid Unicode text (it holds a lone surrogate)") from None
+
+
+def check_seed(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    return check_number(name, value, Bound(True, 0, SEED_MAX, 0, SEED_DESCRIPTION))
+
+
+def check_stop(name: str, value: object, allow_single_string: bool = False) -> tuple[str, ...]:
+    if allow_single_string and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValidationError(name, f"{name} must be a list of strings, got {type_name(value)}")
+    if len(value) > STOP_MAX_COUNT:
+        raise ValidationError(name, f"{name} must hold at most {STOP_MAX_COUNT} strings, got {len(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError(name, f"{name} must hold only strings, got {type_name(item)}")
+        if not 1 <= len(item) <= STOP_MAX_CHARS:
+            raise ValidationError(name, f"every {name} string must be 1 to {STOP_MAX_CHARS} characters, got {len(item)}")
+        check_encodable(name, item)
+    return tuple(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(name, f"{name} must be a boolean, got {type_name(value)}")
+    return value
+
+
+def reject_unknown(body: dict, allowed: tuple[str, ...]) -> None:
+    for name in body:
+        if name not in allowed:
+            raise ValidationError(name, f"unknown field {name!r}; allowed fields: {', '.join(allowed)}")
+
+
+def parse_generate(body: dict) -> tuple[str, GenerationParams]:
+    """The /generate and /generate/stream body as (text, params)."""
+    reject_unknown(body, GENERATE_FIELDS)
+    if "text" not in body:
+        raise ValidationError("text", "text is required")
+    text = check_text("text", body["text"])
+    numbers = {name: check_number(name, body[name], bound) for name, bound in BOUNDS.items() if name in body}
+    return text, GenerationParams(
+        **numbers,
+        seed=check_seed("seed", body.get("seed")),
+        stop=check_stop("stop", body.get("stop", [])),
+        logprobs=check_bool("logprobs", body.get("logprobs", False)),
+    )

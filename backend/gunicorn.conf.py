@@ -1,0 +1,66 @@
+"""gunicorn settings: `gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'`.
+
+gthread workers, so one worker streams to several clients, answers /health while it generates,
+and turns the overflow away with 429 instead of leaving it in the listen backlog. The app is not
+preloaded: each worker loads its own model (onnxruntime sessions do not survive fork), which
+costs the model's memory once per worker (about 0.2-0.3 GB for the int8 DistilGPT2).
+Workers x intra-op threads are kept within the CPU cores: more threads than cores only makes
+every generation slower.
+"""
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from backend.config import PREFIX, available_cores, env_int
+
+log = logging.getLogger("gunicorn.error")
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', 8000, 1)}"
+worker_class = "gthread"
+workers = env_int(PREFIX + "WORKERS", 1, 1)
+# Enough threads for the generation slots, the wait queue, and /health or /metrics alongside.
+threads = env_int(PREFIX + "THREADS", 8, 1)
+timeout = env_int(PREFIX + "TIMEOUT", 60, 1)
+graceful_timeout = timeout  # on SIGTERM, requests in flight get this long to finish
+keepalive = 5
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+_cores = available_cores()
+_fair_share = max(1, _cores // workers)
+_requested = env_int(PREFIX + "INTRA_OP_THREADS", _fair_share, 1)
+if workers * _requested > _cores:
+    log.warning("%s workers x %s intra-op threads exceed %s cores; using %s intra-op threads per worker",
+                workers, _requested, _cores, _fair_share)
+    _requested = _fair_share
+os.environ[PREFIX + "INTRA_OP_THREADS"] = str(_requested)  # workers read it in create_app
+
+_slots = env_int(PREFIX + "GENERATION_SLOTS", 1, 1)
+_queue = env_int(PREFIX + "QUEUE_SIZE", 4, 0)
+if _slots + _queue >= threads:
+    log.warning("%s slots + %s queued requests leave no thread of %s free for /health; raise %sTHREADS",
+                _slots, _queue, threads, PREFIX)
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in this directory and
+# /metrics sums them, so a scrape sees the whole server whichever worker answers it. It must be
+# set before any worker imports prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="autocomplete-metrics-")
+
+
+def on_starting(server):
+    # A directory left by an earlier run would add its counts to this one's.
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
