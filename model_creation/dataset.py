@@ -1,0 +1,257 @@
+"""Stage 2, dataset: abstracts -> train/validation/test documents and packed GPT-2 token blocks.
+
+Inputs are JSONL files (plain, .gz or .xz; a scrape output directory means its abstracts.jsonl)
+with `id`, `title`, `abstract`, or "text halves" files (*.txt, *.txt.gz, *.txt.xz) holding
+documents `title\\nabstract` separated by one blank line and no ids.
+
+A paper's split comes from a hash of its arXiv id (of its normalised title when it has no id),
+so a rerun, or the same papers in another order, gives the same split. Duplicates (same id or
+same normalised title) are dropped first, so no paper sits in two splits. Within a split the
+documents are ordered by that hash too, which mixes dates and topics reproducibly.
+
+Each document is `title + "\\n" + abstract`, preceded by <|endoftext|> (50256), tokenised with
+GPT-2's tokenizer; a split's documents are concatenated and cut into blocks of `block_size`
+tokens (the incomplete last block is dropped).
+
+Output: packed/ (DatasetDict train/validation/test, column input_ids: int32 x block_size),
+documents/ (DatasetDict, columns id, text), tokenizer/, metrics.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import lzma
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+from datasets import Dataset, DatasetDict, Features, Value
+from tqdm.auto import tqdm
+
+from model_creation.scrape import ABSTRACTS_FILE
+from model_creation.stage_dir import StageError, prepare_output_dir, write_metrics
+from model_creation.text_cleaning import normalise_whitespace, title_key
+from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer, save_tokenizer
+
+SPLITS = ("train", "validation", "test")
+# Stated, not inferred: a split whose papers all lack an id (or that is empty) would otherwise get a null-typed column.
+DOCUMENT_FEATURES = Features({"id": Value("string"), "text": Value("string")})
+
+
+@dataclass
+class Config:
+    inputs: list[str] = field(default_factory=lambda: ["runs/scrape"])  # JSONL(.gz/.xz) files, scrape dirs, or text halves *.txt(.gz/.xz)
+    output_dir: str = "runs/dataset"
+    block_size: int = 1024  # tokens per packed training example (DistilGPT2's context length)
+    validation_fraction: float = 0.01  # share of papers (by id hash) held out for validation
+    test_fraction: float = 0.01  # share held out for the final evaluation
+    max_documents: int | None = None  # keep only this many papers (a hash-chosen uniform subset), for quick runs
+    extra_train_inputs: list[str] | None = None  # more documents for TRAIN only (e.g. non-ML abstracts); any that repeat a paper above are dropped
+    num_proc: int = 1  # tokenizer processes; the Rust tokenizer already uses every core within one
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str | None
+    title: str
+    abstract: str
+
+    @property
+    def text(self) -> str:
+        return self.title + "\n" + self.abstract
+
+    @property
+    def title_key(self) -> str:
+        # A title with no letters or digits identifies nothing; fall back to the whole text.
+        return title_key(self.title) or self.text
+
+    @property
+    def split_key(self) -> str:
+        return self.id if self.id else "title:" + self.title_key
+
+    @property
+    def position(self) -> float:
+        """Where the paper falls in [0, 1): decides its split and its place within the split."""
+        digest = hashlib.sha1(self.split_key.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(position: float, validation_fraction: float, test_fraction: float) -> str:
+    if position < test_fraction:
+        return "test"
+    if position < test_fraction + validation_fraction:
+        return "validation"
+    return "train"
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _read_jsonl(path: Path) -> Iterator[Document]:
+    with _open_text(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                yield Document(row.get("id") or None, normalise_whitespace(row["title"]), normalise_whitespace(row["abstract"]))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise StageError(f"{path}:{number} is not an abstract record with title and abstract ({exc!r})") from None
+
+
+def _read_text_halves(path: Path) -> Iterator[Document]:
+    with _open_text(path) as f:
+        lines: list[str] = []
+        for line in [*f, "\n"]:  # the extra blank line ends a last document that lacks one
+            if line.strip():
+                lines.append(line)
+            elif lines:
+                yield Document(None, normalise_whitespace(lines[0]), normalise_whitespace(" ".join(lines[1:])))
+                lines = []
+
+
+def read_documents(source: str | Path) -> Iterator[Document]:
+    """The documents of one input, whatever its form."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / ABSTRACTS_FILE
+    if not path.is_file():
+        raise StageError(f"input {source} does not exist (expected a JSONL file, a scrape output directory or a .txt file)")
+    form = path.name.removesuffix(".gz").removesuffix(".xz")
+    if form.endswith((".jsonl", ".json")):
+        return _read_jsonl(path)
+    if form.endswith(".txt"):
+        return _read_text_halves(path)
+    raise StageError(f"input {source}: unknown format; use .jsonl, .txt, optionally compressed as .gz or .xz")
+
+
+def collect(sources: list[str], exclude: set[str] = frozenset()) -> tuple[list[Document], Counter]:
+    """Distinct documents of `sources` in hash order, minus those whose id or title key is in `exclude`.
+
+    Duplicates are resolved in hash order, not input order, so the result does not depend on
+    which file (or line) came first.
+    """
+    counts: Counter = Counter()
+    documents = []
+    for source in sources:
+        for doc in tqdm(read_documents(source), desc=f"read {Path(source).name}", unit=" docs"):
+            counts["read"] += 1
+            if doc.title and doc.abstract:
+                documents.append(doc)
+            else:
+                counts["dropped_empty"] += 1
+    documents.sort(key=lambda d: (d.position, d.split_key))
+    seen, kept = set(exclude), []
+    for doc in documents:
+        keys = {doc.title_key} | ({doc.id} if doc.id else set())
+        if keys & seen:
+            counts["dropped_duplicate"] += 1
+            continue
+        seen |= keys
+        kept.append(doc)
+    return kept, counts
+
+
+def validate(config: Config) -> None:
+    if not config.inputs:
+        raise StageError("inputs must name at least one file or directory")
+    if config.block_size < 2:
+        raise StageError(f"block_size must be >= 2, got {config.block_size}")
+    for name in ("validation_fraction", "test_fraction"):
+        if not 0 <= getattr(config, name) < 1:
+            raise StageError(f"{name} must be >= 0 and < 1, got {getattr(config, name)}")
+    if config.validation_fraction + config.test_fraction >= 1:
+        raise StageError("validation_fraction + test_fraction must be < 1 so that something is left to train on")
+    if config.max_documents is not None and config.max_documents < 1:
+        raise StageError(f"max_documents must be >= 1 or None, got {config.max_documents}")
+    if config.num_proc < 1:
+        raise StageError(f"num_proc must be >= 1, got {config.num_proc}")
+    for source in [*config.inputs, *(config.extra_train_inputs or [])]:
+        read_documents(source)  # raises for a missing input or an unknown format before any work
+
+
+def tokenize(documents: Dataset, num_proc: int, desc: str) -> Dataset:
+    """Per document: [50256] + the GPT-2 ids of its text."""
+    tokenizer = load_gpt2_tokenizer()
+
+    def encode(batch):
+        # A literal "<|endoftext|>" inside an abstract is text, not a document boundary.
+        ids = tokenizer(batch["text"], split_special_tokens=True)["input_ids"]
+        return {"input_ids": [[END_OF_TEXT_ID] + x for x in ids]}
+
+    return documents.map(encode, batched=True, batch_size=1000, num_proc=num_proc if len(documents) > 1000 else None,
+                         remove_columns=documents.column_names, desc=desc)
+
+
+def pack(tokenized: Dataset, block_size: int) -> tuple[Dataset, int, int]:
+    """The split's token stream cut into full blocks; also the stream's length and the tokens dropped."""
+    column = tokenized.data.column("input_ids").combine_chunks()
+    stream = column.flatten().to_numpy(zero_copy_only=False).astype(np.int32)  # [tokens]
+    n_blocks = len(stream) // block_size
+    blocks = pa.FixedSizeListArray.from_arrays(pa.array(stream[: n_blocks * block_size]), block_size)  # [n_blocks, block_size]
+    return Dataset(pa.table({"input_ids": blocks})), len(stream), len(stream) - n_blocks * block_size
+
+
+def run(config: Config) -> Path:
+    validate(config)
+    out = prepare_output_dir(config.output_dir, config.overwrite)
+    started = time.perf_counter()
+
+    documents, counts = collect(config.inputs)
+    if config.max_documents is not None:
+        documents = documents[: config.max_documents]  # hash order: a uniform, reproducible subset
+    splits: dict[str, list[Document]] = {name: [] for name in SPLITS}
+    for doc in documents:
+        splits[split_of(doc.position, config.validation_fraction, config.test_fraction)].append(doc)
+    extra: list[Document] = []
+    if config.extra_train_inputs:
+        taken = {doc.title_key for doc in documents} | {doc.id for doc in documents if doc.id}
+        extra, extra_counts = collect(config.extra_train_inputs, exclude=taken)
+        counts.update({f"extra_{k}": v for k, v in extra_counts.items()})
+        splits["train"] = sorted(splits["train"] + extra, key=lambda d: (d.position, d.split_key))
+
+    texts = DatasetDict({
+        name: Dataset.from_dict({"id": [d.id for d in docs], "text": [d.text for d in docs]}, features=DOCUMENT_FEATURES)
+        for name, docs in splits.items()
+    })
+    packed, per_split = {}, {}
+    for name in SPLITS:
+        packed[name], tokens, dropped = pack(tokenize(texts[name], config.num_proc, f"tokenize {name}"), config.block_size)
+        fraction = {"train": 1, "validation": config.validation_fraction, "test": config.test_fraction}[name]
+        if fraction > 0 and len(packed[name]) == 0:
+            raise StageError(f"the {name} split has {tokens} tokens, less than one block of {config.block_size}; "
+                             f"use more documents, a smaller block_size or a larger {name}_fraction")
+        per_split[name] = {"documents": len(splits[name]), "tokens": tokens, "blocks": len(packed[name]),
+                           "tokens_dropped": dropped}
+    per_split["train"]["extra_documents"] = len(extra)
+
+    DatasetDict(packed).save_to_disk(str(out / "packed"))
+    texts.save_to_disk(str(out / "documents"))
+    save_tokenizer(out / "tokenizer")
+    write_metrics(out, {
+        "splits": per_split,
+        "documents": sum(s["documents"] for s in per_split.values()),
+        "tokens": sum(s["tokens"] for s in per_split.values()),
+        "block_size": config.block_size,
+        "inputs": list(config.inputs),
+        "extra_train_inputs": list(config.extra_train_inputs or []),
+        "validation_fraction": config.validation_fraction,
+        "test_fraction": config.test_fraction,
+        "counts": dict(counts),
+        "seconds": round(time.perf_counter() - started, 2),
+        "config": dataclasses.asdict(config),
+    })
+    return out
