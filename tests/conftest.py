@@ -35,3 +35,38 @@ def tiny_fp32_model_dir(tmp_path_factory):
     from tests.tiny_model import build_tiny_model_dir
 
     return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-fp32"), quantized=False)
+
+
+# --- the Flask API (backend/): apps over the tiny int8 model ---
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    """One loaded Engine over the tiny int8 model, shared by every app a test builds."""
+    from backend.engine import Engine
+
+    return Engine.load(tiny_model_dir, intra_op_threads=1)
+
+
+@pytest.fixture
+def make_app(tiny_engine, tmp_path):
+    """Build an app with the tiny engine; keyword arguments override config keys."""
+    from backend import create_app
+
+    def make(**overrides):
+        config = {"TESTING": True, "ENGINE": tiny_engine, "FRONTEND_DIR": str(tmp_path / "no-frontend"),
+                  "CORS_ORIGINS": [], "GENERATION_SLOTS": 1, "QUEUE_SIZE": 0, "QUEUE_TIMEOUT_SECONDS": 5.0}
+        config.update(overrides)
+        return create_app(config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
