@@ -1,0 +1,213 @@
+"""The Elastic Beanstalk source bundle: exactly what runs, pinned serving requirements, EB settings.
+
+Bundles are built from a fake model directory and front-end build in tmp, so no real model is
+needed. Oracles: an exact expected file list; git for .ebignore's gitignore semantics; pip for
+the generated requirements.txt; a YAML parser for .ebextensions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy import eb_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY_PACKAGES = {"torch", "transformers", "optimum", "optimum-onnx", "onnx", "datasets", "arxiv", "matplotlib", "boto3", "moto", "pytest"}
+
+
+def write(path: Path, text: str = "x", mode: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if mode is not None:
+        path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def fake_model(tmp_path):
+    model = tmp_path / "model"
+    for name in ("model.onnx", "config.json", "generation_config.json", "tokenizer.json", "vocab.json", "merges.txt", "metrics.json"):
+        write(model / name, f"fake {name}")
+    return model
+
+
+@pytest.fixture
+def fake_dist(tmp_path):
+    dist = tmp_path / "dist"
+    write(dist / "index.html", "<!doctype html><div id=root></div>")
+    write(dist / "assets/index-abc123.js", "console.log(1)")
+    return dist
+
+
+@pytest.fixture
+def fake_repo(tmp_path):
+    """A repo tree holding what runs plus everything that must stay out of a deployment."""
+    repo = tmp_path / "repo"
+    for name in ("Procfile", "requirements/serve.txt", "requirements/constraints.txt", ".ebextensions/01-autocomplete.config",
+                 ".platform/nginx/conf.d/streaming.conf", ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf"):
+        shutil.copy2(REPO / name, write(repo / name))
+    write(repo / ".platform/hooks/postdeploy/01-warm.sh", "#!/bin/sh\n", mode=0o755)
+    write(repo / "backend/__init__.py")
+    write(repo / "backend/api/generate.py")
+    write(repo / "backend/__pycache__/__init__.cpython-311.pyc")
+    write(repo / "backend/api/stale.pyc")
+    junk = ["tests/test_api.py", ".venv/bin/python", "frontend/src/main.tsx", "frontend/package.json", "frontend/node_modules/react/index.js",
+            "model_creation/train.py", "runs/train/model.safetensors", "bench/load.py", "requirements/train.txt", "requirements/test.txt",
+            "README.md", "Makefile", "Dockerfile", ".ebignore", "models/other-model/model.onnx", "artifacts/eb/old.zip"]
+    for name in junk:
+        write(repo / name)
+    return repo
+
+
+def build(repo, model, dist, tmp_path, name="bundle.zip") -> zipfile.ZipFile:
+    path = eb_bundle.build_bundle(tmp_path / name, repo=repo, model_dir=model, frontend_dist=dist)
+    return zipfile.ZipFile(path)
+
+
+EXPECTED = {
+    "Procfile", "requirements.txt", "requirements/serve.txt", "requirements/constraints.txt",
+    ".ebextensions/01-autocomplete.config", ".platform/nginx/conf.d/streaming.conf",
+    ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf", ".platform/hooks/postdeploy/01-warm.sh",
+    "backend/__init__.py", "backend/api/generate.py",
+    "models/distilgpt2-arxiv/model.onnx", "models/distilgpt2-arxiv/config.json", "models/distilgpt2-arxiv/generation_config.json",
+    "models/distilgpt2-arxiv/tokenizer.json", "models/distilgpt2-arxiv/vocab.json", "models/distilgpt2-arxiv/merges.txt",
+    "models/distilgpt2-arxiv/metrics.json", "frontend/dist/index.html", "frontend/dist/assets/index-abc123.js",
+}
+
+
+def test_bundle_holds_exactly_the_allow_list(fake_repo, fake_model, fake_dist, tmp_path):
+    with build(fake_repo, fake_model, fake_dist, tmp_path) as bundle:
+        assert set(bundle.namelist()) == EXPECTED
+        assert bundle.read("models/distilgpt2-arxiv/model.onnx") == b"fake model.onnx"
+        assert bundle.read("Procfile") == (REPO / "Procfile").read_bytes()
+        # EB runs platform hooks only if they are executable.
+        assert bundle.getinfo(".platform/hooks/postdeploy/01-warm.sh").external_attr >> 16 == 0o100755
+        assert bundle.getinfo("backend/__init__.py").external_attr >> 16 == 0o100644
+
+
+def test_bundle_is_reproducible(fake_repo, fake_model, fake_dist, tmp_path):
+    first = eb_bundle.build_bundle(tmp_path / "a.zip", repo=fake_repo, model_dir=fake_model, frontend_dist=fake_dist)
+    second = eb_bundle.build_bundle(tmp_path / "b.zip", repo=fake_repo, model_dir=fake_model, frontend_dist=fake_dist)
+    assert first.read_bytes() == second.read_bytes()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_bundle_from_this_repo_ships_serving_files_only(fake_model, fake_dist, tmp_path):
+    with build(REPO, fake_model, fake_dist, tmp_path) as bundle:
+        names = bundle.namelist()
+    for required in ("Procfile", "requirements.txt", "backend/__init__.py", "backend/gunicorn.conf.py", ".ebextensions/01-autocomplete.config",
+                     ".platform/nginx/conf.d/streaming.conf", "models/distilgpt2-arxiv/model.onnx", "frontend/dist/index.html"):
+        assert required in names
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level == {"Procfile", "requirements.txt", "requirements", ".ebextensions", ".platform", "backend", "models", "frontend"}
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("frontend/src", "frontend/node_modules", "tests"))]
+
+
+def test_ebignore_lets_the_eb_cli_upload_the_same_files(fake_repo, fake_model, fake_dist, tmp_path):
+    """git applies .ebignore's gitignore syntax: what it leaves is what the bundler ships."""
+    shutil.copytree(fake_model, fake_repo / "models/distilgpt2-arxiv")
+    shutil.copytree(fake_dist, fake_repo / "frontend/dist")
+    shutil.copy2(REPO / ".ebignore", fake_repo / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=fake_repo, check=True)
+    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=fake_repo, capture_output=True, text=True, check=True).stdout
+    assert set(listed.split()) == EXPECTED - {"requirements.txt"}
+
+
+def test_requirements_are_serving_pins_constrained_like_the_repo(fake_repo, fake_model, fake_dist, tmp_path):
+    with build(fake_repo, fake_model, fake_dist, tmp_path) as bundle:
+        bundle.extractall(tmp_path / "unzipped")
+    requirements = (tmp_path / "unzipped/requirements.txt").read_text()
+    pins = [line for line in requirements.splitlines() if line and not line.startswith(("#", "-"))]
+    serve = [line for line in (REPO / "requirements/serve.txt").read_text().splitlines() if line and not line.startswith(("#", "-"))]
+    assert pins == serve
+    assert "-c requirements/constraints.txt" in requirements.splitlines()
+    assert all(re.fullmatch(r"[\w.\-]+==[\w.]+", pin) for pin in pins)
+    assert not {pin.split("==")[0].lower() for pin in pins} & HEAVY_PACKAGES
+    # pip itself resolves the file, its -c path and the pins against this (serving-complete) venv.
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "-r", "requirements.txt"],
+                            cwd=tmp_path / "unzipped", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Would install" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda repo, model, dist: (model / "model.onnx").unlink(), "lacks model.onnx"),
+        (lambda repo, model, dist: (model / "tokenizer.json").unlink(), "lacks tokenizer.json"),
+        (lambda repo, model, dist: (dist / "index.html").unlink(), "has no index.html; build the front end (make frontend)"),
+        (lambda repo, model, dist: (repo / "Procfile").unlink(), "Procfile is missing"),
+        (lambda repo, model, dist: shutil.rmtree(repo / ".ebextensions"), ".ebextensions/ is missing"),
+        (lambda repo, model, dist: write(repo / "requirements/serve.txt", "-c constraints.txt\nFlask>=3\n"), "'Flask>=3' is not pinned with =="),
+    ],
+    ids=["no-model-onnx", "no-tokenizer", "no-frontend-build", "no-procfile", "no-ebextensions", "unpinned-requirement"],
+)
+def test_incomplete_sources_are_refused_with_a_reason(fake_repo, fake_model, fake_dist, tmp_path, breakage, message):
+    breakage(fake_repo, fake_model, fake_dist)
+    with pytest.raises(eb_bundle.BundleError, match=re.escape(message)):
+        eb_bundle.build_bundle(tmp_path / "bundle.zip", repo=fake_repo, model_dir=fake_model, frontend_dist=fake_dist)
+    assert not (tmp_path / "bundle.zip").exists()
+
+
+def test_cli_names_the_bundle_after_the_version_and_reports_errors(fake_model, fake_dist, tmp_path, capsys):
+    assert eb_bundle.main(["--model-dir", str(fake_model), "--frontend-dist", str(fake_dist), "--output-dir", str(tmp_path), "--version", "abc123"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == str(tmp_path / "abstract-autocomplete-abc123.zip") and Path(out).is_file()
+
+    assert eb_bundle.main(["--model-dir", str(tmp_path / "missing"), "--frontend-dist", str(fake_dist), "--output-dir", str(tmp_path), "--version", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eb_bundle: model directory") and "Traceback" not in err
+
+
+def test_version_is_the_git_commit():
+    sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    assert re.fullmatch(re.escape(sha) + r"(-dirty)?", eb_bundle.source_version(REPO))
+
+
+def test_ebextensions_set_health_check_host_port_and_instance():
+    options = yaml.safe_load((REPO / ".ebextensions/01-autocomplete.config").read_text())["option_settings"]
+    env = options["aws:elasticbeanstalk:application:environment"]
+    assert (env["HOST"], env["PORT"]) == ("0.0.0.0", "8000")
+    assert all(isinstance(value, str) for value in env.values())  # EB environment values are strings
+    assert options["aws:elasticbeanstalk:environment:process:default"]["HealthCheckPath"] == "/health"
+    assert options["aws:elasticbeanstalk:application"]["Application Healthcheck URL"] == "/health"
+    assert options["aws:autoscaling:launchconfiguration"]["InstanceType"] in {"t3.small", "t3.medium"}
+    assert options["aws:elasticbeanstalk:environment:proxy"]["ProxyServer"] == "nginx"
+
+
+def test_procfile_runs_gunicorn_with_the_app_factory():
+    (line,) = (REPO / "Procfile").read_text().splitlines()
+    assert line == "web: gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'"
+
+
+def test_nginx_settings_turn_off_buffering_and_gzip_for_the_stream():
+    http_level = (REPO / ".platform/nginx/conf.d/streaming.conf").read_text()
+    server_level = (REPO / ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf").read_text()
+    directives = lambda text: {line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}  # noqa: E731
+    assert "proxy_buffering off" in directives(http_level)
+    stream = {" ".join(d.split()) for d in directives(server_level)}
+    assert {"location /generate/stream {", "proxy_pass http://127.0.0.1:8000", "proxy_buffering off", "gzip off"} <= stream
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to parse the config")
+def test_nginx_accepts_the_files_where_the_platform_includes_them(tmp_path):
+    """nginx -t on a config laid out like the AL2023 platform's: conf.d in http, conf.d/elasticbeanstalk in server."""
+    shutil.copytree(REPO / ".platform/nginx/conf.d", tmp_path / "conf.d")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
+        f"http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"
+        f"  include {tmp_path}/conf.d/*.conf;\n"
+        "  server { listen 127.0.0.1:8080; gzip off;\n"
+        f"    location / {{ proxy_pass http://127.0.0.1:8000; }}\n"
+        f"    include {tmp_path}/conf.d/elasticbeanstalk/*.conf; }}\n}}\n"
+    )
+    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

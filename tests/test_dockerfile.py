@@ -1,0 +1,241 @@
+"""The Dockerfile and the Procfile, checked without a Docker engine (none runs here).
+
+The Dockerfile is parsed into stages and instructions: every COPY source exists and survives
+.dockerignore, the image runs the Procfile's command as a non-root user, installs serving
+dependencies only, and its HEALTHCHECK command is run for real against a local /health.
+The Procfile's command itself is started with the tiny model and must serve /health.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import http.server
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY_PACKAGES = {"torch", "transformers", "optimum", "optimum-onnx", "onnx", "datasets", "arxiv", "matplotlib"}
+
+
+def parse_dockerfile(text: str) -> list[dict]:
+    """Stages: {"from": ..., "name": ..., "instructions": [(KEYWORD, args), ...]}."""
+    logical, pending = [], ""
+    for raw in text.splitlines():
+        if not pending and (not raw.strip() or raw.lstrip().startswith("#")):
+            continue
+        if raw.lstrip().startswith("#"):
+            continue  # comment lines inside a continued instruction are dropped by Docker
+        if raw.rstrip().endswith("\\"):
+            pending += raw.rstrip()[:-1] + " "
+            continue
+        logical.append(pending + raw)
+        pending = ""
+    stages = []
+    for line in logical:
+        keyword, _, args = line.strip().partition(" ")
+        keyword, args = keyword.upper(), args.strip()
+        if keyword == "FROM":
+            image, _, name = args.partition(" AS ")
+            stages.append({"from": image.strip(), "name": name.strip() or None, "instructions": []})
+        else:
+            stages[-1]["instructions"].append((keyword, args))
+    return stages
+
+
+def exec_form(args: str) -> list[str]:
+    value = json.loads(args)
+    assert isinstance(value, list), f"{args} is not exec (JSON) form"
+    return value
+
+
+def copy_parts(args: str) -> tuple[dict, list[str], str]:
+    words = shlex.split(args)
+    flags = dict(w[2:].split("=", 1) for w in words if w.startswith("--"))
+    paths = [w for w in words if not w.startswith("--")]
+    return flags, paths[:-1], paths[-1]
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern matches a path or any parent."""
+    parts = path.split("/")
+    excluded = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        for depth in range(1, len(parts) + 1):
+            if glob_match(pattern.split("/"), parts[:depth]):
+                excluded = not negated
+                break
+    return excluded
+
+
+def glob_match(pattern: list[str], parts: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(glob_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and glob_match(pattern[1:], parts[1:])
+
+
+@pytest.fixture(scope="module")
+def stages():
+    return parse_dockerfile((REPO / "Dockerfile").read_text())
+
+
+@pytest.fixture(scope="module")
+def runtime(stages):
+    return stages[-1]["instructions"]
+
+
+def procfile_command() -> list[str]:
+    (line,) = (REPO / "Procfile").read_text().splitlines()
+    name, _, command = line.partition(":")
+    assert name == "web"
+    return shlex.split(command)
+
+
+def test_two_stages_node_builds_python_runs(stages):
+    assert [(s["from"], s["name"]) for s in stages] == [("node:20-slim", "frontend"), ("python:3.11-slim", "runtime")]
+    builds = [args for keyword, args in stages[0]["instructions"] if keyword == "RUN"]
+    assert any("npm ci" in run for run in builds) and any("npm run build" in run for run in builds)
+
+
+def test_every_copy_source_exists_and_is_in_the_build_context(stages):
+    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    copied = []
+    for stage in stages:
+        for keyword, args in stage["instructions"]:
+            if keyword != "COPY":
+                continue
+            flags, sources, _ = copy_parts(args)
+            if "from" in flags:
+                continue
+            for source in sources:
+                path = REPO / source
+                assert path.exists(), f"COPY {source}: not in the repo"
+                files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "node_modules" not in p.parts and "dist" not in p.parts]
+                assert files, f"COPY {source}: nothing to copy"
+                for file in files:
+                    relative = file.relative_to(REPO).as_posix()
+                    if "__pycache__" not in relative:
+                        assert not dockerignore_excludes(patterns, relative), f"{relative} is needed by COPY {source} but .dockerignore excludes it"
+                copied.append(source.rstrip("/"))
+    assert {"backend", "models/distilgpt2-arxiv", "requirements/serve.txt", "requirements/constraints.txt"} <= set(copied)
+    for unwanted in (".venv/bin/python", "tests/conftest.py", "frontend/node_modules/x/index.js", "frontend/dist/index.html",
+                     "runs/train/model.safetensors", "model_creation/train.py", "backend/__pycache__/config.cpython-311.pyc", ".git/HEAD"):
+        assert dockerignore_excludes(patterns, unwanted), f".dockerignore lets {unwanted} into the build context"
+
+
+def test_frontend_build_output_is_copied_from_the_node_stage(stages):
+    workdir = next(args for keyword, args in stages[0]["instructions"] if keyword == "WORKDIR")
+    (copy,) = [copy_parts(args) for keyword, args in stages[1]["instructions"] if keyword == "COPY" and "--from" in args]
+    flags, sources, dest = copy
+    assert flags["from"] == "frontend" and sources == [f"{workdir}/dist/"] and dest.rstrip("/") == "frontend/dist"
+
+
+def test_image_runs_the_procfile_command_as_a_non_root_user(runtime):
+    keywords = [keyword for keyword, _ in runtime]
+    (cmd,) = [args for keyword, args in runtime if keyword == "CMD"]
+    assert exec_form(cmd) == procfile_command()
+    assert keywords[-1] == "CMD"
+    users = [args for keyword, args in runtime if keyword == "USER"]
+    assert users and keywords.index("USER") < keywords.index("CMD")
+    assert users[-1] not in ("root", "0") and not users[-1].startswith(("root:", "0:"))
+    assert ("EXPOSE", "8000") in runtime
+    env = " ".join(args for keyword, args in runtime if keyword == "ENV")
+    assert re.search(r"\bHOST=0\.0\.0\.0\b", env) and re.search(r"\bPORT=8000\b", env)
+
+
+def test_only_serving_requirements_are_installed(runtime):
+    installs = [args for keyword, args in runtime if keyword == "RUN" and "pip install" in args]
+    assert installs == ["pip install --no-cache-dir -r requirements/serve.txt"]
+    serve = (REPO / "requirements/serve.txt").read_text().splitlines()
+    assert not [line for line in serve if line.startswith("-r")]  # serve.txt pulls in no other requirement file
+    names = {re.split(r"[=<>!~\[ ]", line)[0].lower() for line in serve if line and not line.startswith(("#", "-"))}
+    assert names and not names & HEAVY_PACKAGES
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        code = self.status if self.path == "/health" else 404
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)], ids=["ok", "loading", "down"])
+def test_healthcheck_command_reports_health(runtime, status, healthy):
+    (check,) = [args for keyword, args in runtime if keyword == "HEALTHCHECK"]
+    options, _, command = check.partition(" CMD ")
+    assert re.search(r"--interval=\d+s", options) and re.search(r"--timeout=\d+s", options)
+    argv = exec_form(command)
+    assert argv[0] == "python" and "/health" in argv[-1] and "curl" not in command
+    handler = type("Handler", (_Health,), {"status": status or 200})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()  # nothing listens on the port: the check must fail, not hang
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run([sys.executable, *argv[1:]], env={**os.environ, "PORT": str(port)}, capture_output=True, timeout=30)
+    finally:
+        if status is not None:
+            server.shutdown()
+            server.server_close()
+    assert (result.returncode == 0) == healthy
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_gunicorn_accepts_the_procfile_configuration(tiny_model_dir, tmp_path):
+    argv = procfile_command()
+    env = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir), "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run([str(Path(sys.executable).parent / argv[0]), "--check-config", *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_procfile_command_serves_health_and_stops_gracefully(tiny_model_dir, tmp_path):
+    argv = procfile_command()
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_WORKERS": "1", "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
+           "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir), "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    server = subprocess.Popen([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    health = (response.status, json.load(response))
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert health is not None, f"gunicorn did not answer /health: {server.poll()=}"
+        assert health[0] == 200 and health[1]["status"] == "ok"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    assert server.returncode == 0, output
+    assert f"Listening at: http://127.0.0.1:{port}" in output
