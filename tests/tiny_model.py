@@ -70,3 +70,39 @@ def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0) -
                 )
             )
     return dest
+
+
+def build_tiny_dataset_dir(dest: Path, corpus: Path, *, block_size: int = 64, documents: int = 120) -> Path:
+    """A small dataset-stage-shaped directory from a JSONL corpus (id, title, abstract).
+
+    Built here, independently of model_creation.dataset, so train/evaluate tests do not depend on
+    that stage: documents/ holds `title + "\\n" + abstract`; packed/ concatenates
+    `<|endoftext|>`-separated documents and cuts them into blocks of `block_size`.
+    Split: 80% train, 10% validation, 10% test, by document, in file order.
+    """
+    import json
+
+    from datasets import Dataset, DatasetDict
+
+    from model_creation.tokenizer import load_gpt2_tokenizer
+
+    dest = Path(dest)
+    rows = [json.loads(line) for line in Path(corpus).read_text().splitlines() if line.strip()][:documents]
+    texts = [r["title"] + "\n" + r["abstract"] for r in rows]
+    ids = [str(r.get("id") or i) for i, r in enumerate(rows)]
+    cut_a, cut_b = int(0.8 * len(rows)), int(0.9 * len(rows))
+    spans = {"train": (0, cut_a), "validation": (cut_a, cut_b), "test": (cut_b, len(rows))}
+    tokenizer = load_gpt2_tokenizer()
+    packed, docs = {}, {}
+    for split, (lo, hi) in spans.items():
+        stream: list[int] = []
+        for text in texts[lo:hi]:
+            stream += [END_OF_TEXT_ID] + tokenizer.encode(text)
+        blocks = [stream[i : i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]
+        packed[split] = Dataset.from_dict({"input_ids": blocks})
+        docs[split] = Dataset.from_dict({"id": ids[lo:hi], "text": texts[lo:hi]})
+    DatasetDict(packed).save_to_disk(str(dest / "packed"))
+    DatasetDict(docs).save_to_disk(str(dest / "documents"))
+    save_tokenizer(dest / "tokenizer")
+    write_metrics(dest, {"stage": "dataset", "input_dir": str(corpus), "block_size": block_size})
+    return dest
