@@ -1,0 +1,13 @@
+/** App-wide constants: where the API lives, storage keys and polling intervals. */
+
+/** Empty = same origin (Flask serves the built editor; `npm run dev` proxies the API). */
+export const API_BASE_URL: string = import.meta.env.VITE_API_BASE_URL ?? '';
+
+export const HEALTH_POLL_MS = 30_000;
+
+// Versioned so a future change of the stored shape starts from defaults instead of crashing.
+export const STORAGE_KEYS = {
+  draft: 'abstract-autocomplete:draft:v1',
+  settings: 'abstract-autocomplete:settings:v1',
+  confidenceView: 'abstract-autocomplete:confidence-view:v1',
+} as const;

@@ -1,0 +1,194 @@
+/**
+ * A textarea that shows the suggestion as grey ghost text at the cursor, and (in the confidence
+ * view) shades model-written tokens by probability.
+ *
+ * How: a mirror div in normal flow renders text-before-cursor + ghost + text-after-cursor with the
+ * textarea's exact font, padding and wrapping; the real textarea lies on top of it with transparent
+ * text, so the caret, selection and input stay native. The mirror sets the height and the textarea
+ * never scrolls, so the two cannot drift apart when the text wraps or grows.
+ */
+import { Paper, Popper, Typography } from '@mui/material';
+import { alpha, styled } from '@mui/material/styles';
+import { forwardRef, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
+import { spanProbability, type ModelSpan } from '../model/model-spans';
+
+// Everything that decides where a character lands must be identical in both layers.
+const sharedText = {
+  margin: 0,
+  padding: '16px',
+  border: 0,
+  boxSizing: 'border-box',
+  width: '100%',
+  fontFamily: '"Source Serif 4", "Georgia", "Times New Roman", serif',
+  fontSize: '1.0625rem',
+  fontWeight: 400,
+  lineHeight: 1.65,
+  letterSpacing: 'normal',
+  tabSize: 4,
+  whiteSpace: 'pre-wrap',
+  overflowWrap: 'break-word',
+  wordBreak: 'normal',
+  textAlign: 'start',
+  textTransform: 'none',
+} as const;
+
+const Frame = styled('div')(({ theme }) => ({
+  position: 'relative',
+  borderRadius: theme.shape.borderRadius,
+  border: `1px solid ${theme.palette.divider}`,
+  backgroundColor: theme.palette.background.paper,
+  '&:focus-within': { outline: `2px solid ${theme.palette.primary.main}`, outlineOffset: -1 },
+}));
+
+const Mirror = styled('div')(({ theme }) => ({
+  ...sharedText,
+  minHeight: '18rem',
+  color: theme.palette.text.primary,
+}));
+
+const Input = styled('textarea')(({ theme }) => ({
+  ...sharedText,
+  position: 'absolute',
+  inset: 0,
+  height: '100%',
+  overflow: 'hidden',
+  resize: 'none',
+  background: 'transparent',
+  color: 'transparent',
+  caretColor: theme.palette.text.primary,
+  outline: 'none',
+  '&::placeholder': { color: theme.palette.text.secondary, opacity: 1 },
+  '&::selection': { backgroundColor: alpha(theme.palette.primary.main, 0.3) },
+}));
+
+const Ghost = styled('span')(({ theme }) => ({
+  color: theme.palette.text.disabled,
+  backgroundColor: alpha(theme.palette.text.primary, 0.04),
+}));
+
+/** Low probability = red, high = green; light enough that the text stays readable in both themes. */
+export function probabilityColor(probability: number): string {
+  return `hsla(${Math.round(120 * probability)}, 85%, 50%, ${0.18 + 0.3 * (1 - probability)})`;
+}
+
+type Hover = { probability: number | null; text: string; rect: DOMRect };
+
+export type GhostTextareaProps = {
+  value: string;
+  ghost: string;
+  anchor: number;
+  spans: readonly ModelSpan[];
+  confidenceView: boolean;
+  placeholder?: string;
+  describedBy?: string;
+  onChange: (value: string, caret: number) => void;
+  onKeyDown: (event: KeyboardEvent<HTMLTextAreaElement>) => void;
+  onSelectionChange: (start: number, end: number) => void;
+};
+
+/** Plain text between `from` and `to`, with model spans shaded when the confidence view is on. */
+function renderRange(value: string, from: number, to: number, spans: readonly ModelSpan[], shaded: boolean): ReactNode[] {
+  if (!shaded) return from < to ? [value.slice(from, to)] : [];
+  const nodes: ReactNode[] = [];
+  let cursor = from;
+  for (const span of spans) {
+    const start = Math.max(span.start, from);
+    const end = Math.min(span.end, to);
+    if (start >= end) continue;
+    if (cursor < start) nodes.push(value.slice(cursor, start));
+    const probability = spanProbability(span);
+    nodes.push(
+      <span
+        key={`${span.start}-${start}`}
+        data-model-token=""
+        data-probability={probability ?? ''}
+        style={{ backgroundColor: probability === null ? undefined : probabilityColor(probability), borderRadius: 2 }}
+      >
+        {value.slice(start, end)}
+      </span>,
+    );
+    cursor = end;
+  }
+  if (cursor < to) nodes.push(value.slice(cursor, to));
+  return nodes;
+}
+
+export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>(function GhostTextarea(
+  { value, ghost, anchor, spans, confidenceView, placeholder, describedBy, onChange, onKeyDown, onSelectionChange },
+  ref,
+) {
+  const mirrorRef = useRef<HTMLDivElement>(null);
+  const [hover, setHover] = useState<Hover | null>(null);
+  const at = Math.min(Math.max(anchor, 0), value.length);
+  const showGhost = ghost.length > 0;
+
+  const mirrorContent = useMemo(
+    () => [
+      ...renderRange(value, 0, showGhost ? at : value.length, spans, confidenceView),
+      ...(showGhost
+        ? [
+            <Ghost key="ghost" data-testid="ghost-text">
+              {ghost}
+            </Ghost>,
+            ...renderRange(value, at, value.length, spans, confidenceView),
+          ]
+        : []),
+    ],
+    [value, at, ghost, showGhost, spans, confidenceView],
+  );
+
+  // The mirror lies under the textarea, so hovering is resolved by hit-testing its token spans.
+  const handleMouseMove = (event: MouseEvent<HTMLTextAreaElement>) => {
+    if (!confidenceView || !mirrorRef.current) return;
+    for (const element of mirrorRef.current.querySelectorAll<HTMLElement>('[data-model-token]')) {
+      for (const rect of element.getClientRects()) {
+        if (event.clientX >= rect.left && event.clientX <= rect.right && event.clientY >= rect.top && event.clientY <= rect.bottom) {
+          const raw = element.dataset.probability;
+          if (hover?.rect.left !== rect.left || hover.rect.top !== rect.top) {
+            setHover({ probability: raw ? Number(raw) : null, text: element.textContent ?? '', rect });
+          }
+          return;
+        }
+      }
+    }
+    if (hover) setHover(null);
+  };
+
+  return (
+    <Frame>
+      <Mirror ref={mirrorRef} aria-hidden="true" data-testid="editor-mirror">
+        {mirrorContent}
+        {/* A trailing newline needs a character after it to take up its line, as it does in the textarea. */}
+        {'\u200b'}
+      </Mirror>
+      <Input
+        ref={ref}
+        value={value}
+        placeholder={placeholder}
+        aria-label="Abstract draft"
+        aria-describedby={describedBy}
+        spellCheck
+        onChange={(event) => onChange(event.target.value, event.target.selectionStart)}
+        onKeyDown={onKeyDown}
+        onSelect={(event) => onSelectionChange(event.currentTarget.selectionStart, event.currentTarget.selectionEnd)}
+        onMouseMove={handleMouseMove}
+        onMouseLeave={() => setHover(null)}
+      />
+      <Popper
+        open={hover !== null}
+        anchorEl={hover ? { getBoundingClientRect: () => hover.rect } : null}
+        placement="top"
+        sx={{ pointerEvents: 'none', zIndex: (theme) => theme.zIndex.tooltip }}
+      >
+        <Paper role="tooltip" elevation={4} sx={{ px: 1, py: 0.5 }}>
+          <Typography variant="caption">
+            {hover?.probability === null || hover === null
+              ? 'probability unknown'
+              : `${(hover.probability * 100).toFixed(hover.probability < 0.01 ? 2 : 1)}% likely`}
+            {hover ? ` · “${hover.text}”` : ''}
+          </Typography>
+        </Paper>
+      </Popper>
+    </Frame>
+  );
+});
