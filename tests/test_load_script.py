@@ -1,0 +1,101 @@
+"""bench/load.py: loopback only, bounded, counts what the server answered, and a tiny real run."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from bench import load
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1:8000", "http://example.com:8000", "http://127.0.0.1.nip.io:8000", "https://127.0.0.1:8000", "http://0.0.0.0:8000", "127.0.0.1:8000"]
+)
+def test_non_loopback_targets_are_refused(url, capsys):
+    assert load.main(["--url", url, "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("load: ") and ("only loopback" in err or "must be http://HOST:PORT" in err)
+
+
+@pytest.mark.parametrize(("url", "target"), [("http://127.0.0.1:8000", ("127.0.0.1", 8000)), ("http://127.9.9.9:1234", ("127.9.9.9", 1234)),
+                                             ("http://[::1]:8000", ("::1", 8000)), ("http://localhost:5000/", ("localhost", 5000))])
+def test_loopback_targets_are_accepted(url, target):
+    assert load.loopback_target(url) == target
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--clients", "0"), ("--clients", "65"), ("--duration", "0.5"), ("--duration", "121"), ("--max-new-tokens", "65")])
+def test_bounds_are_enforced(flag, value, capsys):
+    assert load.main(["--url", "http://127.0.0.1:9", flag, value]) == 2
+    assert f"{flag} must be between" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 101])
+@pytest.mark.parametrize("q", [50, 90, 99])
+def test_percentile_is_nearest_rank(n, q):
+    values = list(np.random.default_rng(n * q).normal(100, 30, size=n))
+    assert load.percentile(values, q) == pytest.approx(np.percentile(values, q, method="inverted_cdf"))
+
+
+def test_tally_matches_what_the_server_answered():
+    """A local server answers 200, 429 and 500 in turn; the report must count each as the server did."""
+    answered = {200: 0, 429: 0, 500: 0, "health": 0}
+    lock = threading.Lock()
+    cycle = [200, 429, 500]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 429:
+                self.send_header("Retry-After", "1")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):  # noqa: N802
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            assert self.path == "/generate" and request["max_new_tokens"] == 3
+            with lock:
+                status = cycle[sum(answered[s] for s in cycle) % 3]
+                answered[status] += 1
+            self.reply(status, {"completions": [{"text": " a b c"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}} if status == 200 else {"error": {}})
+
+        def do_GET(self):  # noqa: N802
+            with lock:
+                answered["health"] += 1
+            self.reply(200, {"status": "ok"})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = load.run_load("127.0.0.1", server.server_address[1], clients=3, duration=1.5, max_new_tokens=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (report["served"], report["rejected_429"], report["errors"]) == (answered[200], answered[429], answered[500])
+    assert report["served"] > 0 and report["rejected_429"] > 0 and report["errors"] > 0
+    assert report["completion_tokens"] == 3 * answered[200]
+    assert report["health_ok"] == answered["health"] > 0 and report["health_failed"] == 0
+    assert report["error_samples"][0].startswith("HTTP 500")
+
+
+def test_tiny_run_against_the_real_server(tiny_model_dir, tmp_path, capsys):
+    """Starts the Procfile's gunicorn with the tiny model, loads it for 2 s, stops it gracefully."""
+    assert load.main(["--model-dir", str(tiny_model_dir), "--clients", "3", "--duration", "2", "--max-new-tokens", "4",
+                      "--json", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert json.loads(capsys.readouterr().out) == report
+    assert report["served"] > 0 and report["errors"] == 0 and report["health_failed"] == 0 and report["health_ok"] > 0
+    assert report["completion_tokens"] <= 4 * report["served"]
+    assert report["server_alive"] is True and report["server_exit_code"] == 0
+    assert report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
