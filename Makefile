@@ -11,7 +11,7 @@ export HOST PORT
 
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend serve-deps test-deps frontend chromium eb-bundle bench clean
+.PHONY: run test test-python test-frontend serve-deps test-deps frontend chromium eb-bundle deploy bench clean
 
 run: serve-deps frontend
 	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
@@ -51,3 +51,17 @@ chromium:
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
+
+# --- Elastic Beanstalk (deploy/): bundle exactly what runs, then roll it out with boto3 ---
+#   make eb-bundle                                  -> artifacts/eb/abstract-autocomplete-<git sha>.zip
+#   make deploy EB_APP=... EB_ENV=... [EB_FLAGS="--create --region eu-west-1"]
+EB_APP ?= abstract-autocomplete
+EB_ENV ?= abstract-autocomplete-prod
+EB_FLAGS ?=
+
+eb-bundle: $(VENV)/bin/python frontend
+	$(PY) -m deploy.eb_bundle
+
+deploy: $(VENV)/bin/python frontend
+	$(PY) -m pip install -q -c requirements/constraints.txt boto3
+	bundle="$$($(PY) -m deploy.eb_bundle)" && $(PY) -m deploy.eb_deploy --application "$(EB_APP)" --environment "$(EB_ENV)" --bundle "$$bundle" $(EB_FLAGS)
