@@ -3,7 +3,7 @@
 The pipeline needs this in three places: export's parity check against PyTorch, quantize's
 perplexity comparison between variants, and evaluate's perplexity and decode latency. The
 serving engine has its own loop (backend/engine); this one stays minimal: batch of one,
-greedy decoding only.
+greedy decoding, and plain nucleus sampling for the model card's examples.
 """
 
 from __future__ import annotations
@@ -59,6 +59,28 @@ class OnnxDecoder:
         """Greedy continuation using the KV cache: prompt once, then one token per step."""
         tokens, _ = self.greedy_timed(prompt_ids, max_new_tokens)
         return tokens
+
+    def sample(
+        self, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_p: float, seed: int, stop_id: int
+    ) -> list[int]:
+        """Nucleus sampling until `stop_id` or `max_new_tokens`; for model-card samples only."""
+        rng = np.random.default_rng(seed)
+        ids = np.asarray(prompt_ids, dtype=np.int64)[None, :]
+        past, generated = self.empty_past(), []
+        for _ in range(max_new_tokens):
+            logits, past = self.step(ids, past)
+            scaled = logits[0, -1].astype(np.float64) / temperature
+            probs = np.exp(scaled - scaled.max())
+            probs /= probs.sum()
+            order = np.argsort(-probs)
+            # Keep the smallest prefix of the sorted tokens whose mass reaches top_p.
+            keep = order[: int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1]
+            token = int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))
+            if token == stop_id:
+                break
+            generated.append(token)
+            ids = np.asarray([[token]], dtype=np.int64)
+        return generated
 
     def greedy_timed(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], dict[str, float]]:
         """Like `greedy`, also returning {"prompt_ms", "per_token_ms"} wall-clock timings."""

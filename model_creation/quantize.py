@@ -114,7 +114,8 @@ def run(config: Config) -> Path:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(input_dir / "tokenizer.json"))
-    documents = [document_ids(tokenizer, t, config.max_eval_tokens) for t in _eval_texts(config)]
+    max_tokens = min(config.max_eval_tokens, model_config["n_positions"])
+    documents = [document_ids(tokenizer, t, max_tokens) for t in _eval_texts(config)]
     fp32_path = input_dir / "model.onnx"
     fp32, reference = _score(fp32_path, documents, None)
     fp32["size_bytes"] = fp32_path.stat().st_size

@@ -1,0 +1,168 @@
+"""Evaluate stage: test perplexity of the PyTorch, fp32 ONNX and int8 ONNX models, CPU decode
+latency, sample completions, and the final model directory the backend serves.
+
+The output directory holds the int8 `model.onnx` and every side file from the quantize stage,
+the training loss curve, `eval.json`, `report.md`, a model card `README.md` and `metrics.json`.
+Earlier stages' directories are found through each stage's recorded `input_dir` unless given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from model_creation.model_card import render_model_card, render_report
+from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.perplexity import document_ids, perplexity, torch_logits_fn
+from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, read_metrics, require_finished, write_metrics
+from model_creation.tokenizer import END_OF_TEXT_ID
+
+SAMPLE_PROMPTS = [
+    "We propose a method to",
+    "Large language models",
+    "In this paper, we study the problem of",
+    "Reinforcement learning agents",
+]
+
+
+@dataclass
+class Config:
+    quantize_dir: str = "runs/quantize"  # the quantize stage's output (int8 model directory)
+    export_dir: str | None = None  # fp32 ONNX; None = the quantize stage's recorded input_dir
+    train_dir: str | None = None  # PyTorch model; None = the export stage's recorded input_dir
+    dataset_dir: str | None = None  # test documents; None = the train stage's recorded input_dir
+    output_dir: str = "models/distilgpt2-arxiv"  # the final model directory (what the backend loads)
+    overwrite: bool = False  # replace a finished run in output_dir
+    split: str = "test"  # which documents/ split to score
+    max_documents: int = 0  # 0 = the whole split; a positive number scores the first N documents
+    intra_op_threads: int = 0  # onnxruntime threads for the perplexity passes (0 = all cores)
+    latency_prompt: str = "We propose a method to"
+    latency_new_tokens: int = 64  # greedy tokens per latency measurement (one thread, like serving)
+    latency_repeats: int = 3  # the fastest repeat is reported
+    sample_prompts: list[str] = field(default_factory=lambda: list(SAMPLE_PROMPTS))
+    sample_new_tokens: int = 40
+    sample_temperature: float = 0.8
+    sample_top_p: float = 0.95
+    sample_seed: int = 0
+
+
+def _upstream(given: str | None, downstream: Path, stage: str) -> Path:
+    """An earlier stage's directory: the one given, else the one `downstream` recorded as its input."""
+    if given is not None:
+        return require_finished(Path(given), stage)
+    recorded = read_metrics(downstream).get("input_dir")
+    if not recorded:
+        raise StageError(f"{downstream} does not record its input_dir; pass the {stage} directory explicitly")
+    return require_finished(Path(recorded), stage)
+
+
+def _latency(model_path: Path, prompt_ids: list[int], config: Config) -> dict:
+    decoder = OnnxDecoder(model_path, intra_op_threads=1)
+    decoder.greedy(prompt_ids, 4)  # warm up allocations before timing
+    runs = [decoder.greedy_timed(prompt_ids, config.latency_new_tokens)[1] for _ in range(config.latency_repeats)]
+    best = min(runs, key=lambda r: r["per_token_ms"])
+    return {**best, "new_tokens": config.latency_new_tokens, "prompt_tokens": len(prompt_ids)}
+
+
+def run(config: Config) -> Path:
+    quantize_dir = require_finished(Path(config.quantize_dir), "quantize")
+    export_dir = _upstream(config.export_dir, quantize_dir, "export")
+    train_dir = _upstream(config.train_dir, export_dir, "train")
+    dataset_dir = _upstream(config.dataset_dir, train_dir, "dataset")
+    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
+
+    import torch
+    from datasets import load_from_disk
+    from tokenizers import Tokenizer
+    from transformers import GPT2LMHeadModel
+
+    model_config = json.loads((quantize_dir / "config.json").read_text())
+    context = model_config["n_positions"]
+    tokenizer = Tokenizer.from_file(str(quantize_dir / "tokenizer.json"))
+    split = load_from_disk(str(dataset_dir / "documents"))[config.split]
+    if config.max_documents > 0:
+        split = split.select(range(min(config.max_documents, len(split))))
+    documents = [document_ids(tokenizer, text, context) for text in tqdm(split["text"], desc="tokenize")]
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = GPT2LMHeadModel.from_pretrained(train_dir).to(device).eval()
+    int8_path, fp32_path = quantize_dir / "model.onnx", export_dir / "model.onnx"
+    start = time.perf_counter()
+    scored = {
+        "pytorch": perplexity(torch_logits_fn(model), tqdm(documents, desc="ppl pytorch")),
+        "onnx_fp32": perplexity(OnnxDecoder(fp32_path, config.intra_op_threads).logits, tqdm(documents, desc="ppl onnx fp32")),
+        "onnx_int8": perplexity(OnnxDecoder(int8_path, config.intra_op_threads).logits, tqdm(documents, desc="ppl onnx int8")),
+    }
+    perplexity_seconds = time.perf_counter() - start
+
+    latency_ids = [END_OF_TEXT_ID] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
+    int8 = OnnxDecoder(int8_path, intra_op_threads=1)
+    samples = []
+    for prompt in config.sample_prompts:
+        ids = [END_OF_TEXT_ID] + tokenizer.encode(prompt, add_special_tokens=False).ids
+        greedy = int8.greedy(ids, config.sample_new_tokens)
+        if END_OF_TEXT_ID in greedy:
+            greedy = greedy[: greedy.index(END_OF_TEXT_ID)]
+        sampled = int8.sample(ids, config.sample_new_tokens, config.sample_temperature, config.sample_top_p,
+                              config.sample_seed, END_OF_TEXT_ID)
+        samples.append({"prompt": prompt, "greedy": tokenizer.decode(greedy), "sampled": tokenizer.decode(sampled)})
+
+    result = {
+        "split": config.split,
+        "documents": scored["onnx_int8"].documents,
+        "tokens": scored["onnx_int8"].tokens,
+        "context_length": context,
+        "perplexity": {name: r.perplexity for name, r in scored.items()},
+        "mean_nll": {name: r.mean_nll for name, r in scored.items()},
+        "int8_perplexity_increase": scored["onnx_int8"].perplexity / scored["onnx_fp32"].perplexity - 1,
+        "perplexity_seconds": perplexity_seconds,
+        "pytorch_device": device,
+        "latency": {
+            "onnx_fp32": _latency(fp32_path, latency_ids, config),
+            "onnx_int8": _latency(int8_path, latency_ids, config),
+            "new_tokens": config.latency_new_tokens,
+        },
+        "size_bytes": {
+            "pytorch": sum(p.stat().st_size for p in train_dir.glob("*.safetensors")) or None,
+            "onnx_fp32": fp32_path.stat().st_size,
+            "onnx_int8": int8_path.stat().st_size,
+        },
+        "quantization_variant": read_metrics(quantize_dir).get("chosen"),
+        "sampling": {"temperature": config.sample_temperature, "top_p": config.sample_top_p, "seed": config.sample_seed},
+        "samples": samples,
+        "dirs": {"quantize": str(quantize_dir.resolve()), "export": str(export_dir.resolve()),
+                 "train": str(train_dir.resolve()), "dataset": str(dataset_dir.resolve())},
+    }
+
+    for item in quantize_dir.iterdir():
+        if item.is_file() and item.name != METRICS_FILE:
+            shutil.copyfile(item, out / item.name)
+    has_curve = (train_dir / "loss_curve.png").exists()
+    if has_curve:
+        shutil.copyfile(train_dir / "loss_curve.png", out / "loss_curve.png")
+    train_metrics = read_metrics(train_dir)
+    dataset_metrics = read_metrics(dataset_dir)
+    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "report.md").write_text(render_report(result))
+    (out / "README.md").write_text(render_model_card(result, train_metrics, dataset_metrics, has_curve))
+    write_metrics(
+        out,
+        {
+            "stage": "evaluate",
+            "input_dir": str(quantize_dir.resolve()),
+            "config": dataclasses.asdict(config),
+            "quantization": "int8",
+            "perplexity": result["perplexity"],
+            "int8_perplexity_increase": result["int8_perplexity_increase"],
+            "decode_ms_per_token_int8": result["latency"]["onnx_int8"]["per_token_ms"],
+            "onnx_size_bytes": result["size_bytes"]["onnx_int8"],
+            "parameters": train_metrics.get("parameters"),
+        },
+    )
+    return out
