@@ -37,6 +37,12 @@ export function AbstractEditor() {
   // Where the caret must go after the app itself changed the text (React would put it at the end).
   const pendingCaret = useRef<number | null>(null);
 
+  // A restored draft is continued at its end, not at offset 0 where a fresh textarea puts the caret.
+  useLayoutEffect(() => {
+    const length = textareaRef.current?.value.length ?? 0;
+    textareaRef.current?.setSelectionRange(length, length);
+  }, []);
+
   useLayoutEffect(() => {
     if (pendingCaret.current !== null && textareaRef.current) {
       textareaRef.current.setSelectionRange(pendingCaret.current, pendingCaret.current);
