@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
+import os
 import re
 import shutil
 import socket
@@ -297,3 +299,51 @@ def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     assert first == b'event: token\ndata: {"index": 0, "text": " we"}\n\n'
     assert upstream_saw["client_had_first_event"], "nginx held the first event back until the upstream finished"
     assert rest.endswith(b'event: done\ndata: {"completions": []}\n\n')
+
+
+def test_unzipped_bundle_serves_on_its_own_like_on_elastic_beanstalk(tiny_model_dir, fake_dist, tmp_path):
+    """Unzip the bundle, run its Procfile line from its root with the .ebextensions environment, as EB does.
+
+    Nothing points at the repo: the model and front end are found at their default paths inside
+    the bundle, so a missing module or file in the allow-list shows up here.
+    """
+    with build(REPO, tiny_model_dir, fake_dist, tmp_path) as bundle:
+        bundle.extractall(tmp_path / "app")
+    app = tmp_path / "app"
+    options = yaml.safe_load((app / ".ebextensions/01-autocomplete.config").read_text())["option_settings"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AUTOCOMPLETE_") and key != "PYTHONPATH"}
+    env.update(options["aws:elasticbeanstalk:application:environment"])
+    # Loopback and one worker here; the rest as configured for EB.
+    env.update(HOST="127.0.0.1", PORT=str(port), AUTOCOMPLETE_WORKERS="1", PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    (line,) = (app / "Procfile").read_text().splitlines()
+    server = subprocess.Popen(["bash", "-c", "exec " + line.partition(":")[2].strip()], cwd=app, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while time.monotonic() < deadline and server.poll() is None and health is None:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                health = json.loads(response.read()) if response.status == 200 else None
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert health is not None and health["status"] == "ok", f"no healthy /health; exit {server.poll()}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/")
+        page = connection.getresponse()
+        assert page.status == 200 and page.read() == (fake_dist / "index.html").read_bytes()
+        connection.request("POST", "/generate", body=json.dumps({"text": "We propose", "max_new_tokens": 3, "seed": 1}),
+                           headers={"Content-Type": "application/json"})
+        generated = connection.getresponse()
+        body = json.loads(generated.read())
+        assert generated.status == 200 and body["usage"]["completion_tokens"] <= 3 and len(body["completions"]) == 1
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=60)[0]
+    assert server.returncode == 0, output
+    assert str(REPO) not in output
