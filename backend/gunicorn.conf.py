@@ -26,6 +26,9 @@ timeout = env_int(PREFIX + "TIMEOUT", 60, 1)
 graceful_timeout = timeout  # on SIGTERM, requests in flight get this long to finish
 keepalive = 5
 preload_app = False
+# gunicorn 27's control socket lives at one fixed path per user, so two servers on one machine
+# (tests, or a blue/green pair) would fight over it; nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
