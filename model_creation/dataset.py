@@ -42,6 +42,7 @@ from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer, save_t
 
 SPLITS = ("train", "validation", "test")
 # Stated, not inferred: a split whose papers all lack an id (or that is empty) would otherwise get a null-typed column.
+TOKENIZE_BATCH = 1000
 DOCUMENT_FEATURES = Features({"id": Value("string"), "text": Value("string")})
 
 
@@ -192,17 +193,27 @@ def tokenize(documents: Dataset, num_proc: int, desc: str) -> Dataset:
         ids = tokenizer(batch["text"], split_special_tokens=True)["input_ids"]
         return {"input_ids": [[END_OF_TEXT_ID] + x for x in ids]}
 
-    return documents.map(encode, batched=True, batch_size=1000, num_proc=num_proc if len(documents) > 1000 else None,
+    # Worker processes pay off only with a few batches each; small splits stay in this process.
+    workers = min(num_proc, len(documents) // TOKENIZE_BATCH)
+    return documents.map(encode, batched=True, batch_size=TOKENIZE_BATCH, num_proc=workers if workers > 1 else None,
                          remove_columns=documents.column_names, desc=desc)
 
 
 def pack(tokenized: Dataset, block_size: int) -> tuple[Dataset, int, int]:
     """The split's token stream cut into full blocks; also the stream's length and the tokens dropped."""
-    column = tokenized.data.column("input_ids").combine_chunks()
-    stream = column.flatten().to_numpy(zero_copy_only=False).astype(np.int32)  # [tokens]
+    if len(tokenized) == 0:  # an empty split (fraction 0): map() leaves it without columns
+        stream = np.zeros(0, dtype=np.int32)
+    else:
+        column = tokenized.data.column("input_ids").combine_chunks()
+        stream = column.flatten().to_numpy(zero_copy_only=False).astype(np.int32)  # [tokens]
     n_blocks = len(stream) // block_size
     blocks = pa.FixedSizeListArray.from_arrays(pa.array(stream[: n_blocks * block_size]), block_size)  # [n_blocks, block_size]
     return Dataset(pa.table({"input_ids": blocks})), len(stream), len(stream) - n_blocks * block_size
+
+
+def _save(splits: DatasetDict, path: Path) -> None:
+    # datasets writes an empty split as zero shards, which load_from_disk then cannot read back.
+    splits.save_to_disk(str(path), num_shards={name: 1 if len(ds) == 0 else None for name, ds in splits.items()})
 
 
 def run(config: Config) -> Path:
@@ -238,8 +249,8 @@ def run(config: Config) -> Path:
                            "tokens_dropped": dropped}
     per_split["train"]["extra_documents"] = len(extra)
 
-    DatasetDict(packed).save_to_disk(str(out / "packed"))
-    texts.save_to_disk(str(out / "documents"))
+    _save(DatasetDict(packed), out / "packed")
+    _save(texts, out / "documents")
     save_tokenizer(out / "tokenizer")
     write_metrics(out, {
         "splits": per_split,
