@@ -262,3 +262,16 @@ def test_a_scrape_output_directory_is_an_input(tmp_path):
     (scrape_dir / "abstracts.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     out = build(tmp_path, "from-scrape", inputs=[str(scrape_dir)], block_size=16)
     assert read_metrics(out)["documents"] == 300
+
+
+def test_command_line_runs_the_stage(tmp_path, capsys):
+    from model_creation.__main__ import main
+
+    out = tmp_path / "cli"
+    code = main(["dataset", "--inputs", str(SAMPLE), "--output-dir", str(out), "--block-size", "32",
+                 "--validation-fraction", "0.1", "--test-fraction", "0.1", "--max-documents", "150"])
+    assert code == 0 and capsys.readouterr().out.strip().endswith(str(out))
+    metrics = read_metrics(out)
+    assert (metrics["documents"], metrics["block_size"], metrics["test_fraction"]) == (150, 32, 0.1)
+    assert main(["dataset", "--inputs", str(SAMPLE), "--output-dir", str(out)]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err

@@ -374,3 +374,20 @@ def test_title_key(a, b, same):
 )
 def test_strip_version(raw, clean):
     assert strip_version(raw) == clean
+
+
+def test_command_line_runs_the_stage(tmp_path, api, capsys):
+    from model_creation.__main__ import main
+
+    out = tmp_path / "cli"
+    code = main(["scrape", "--output-dir", str(out), "--query", "testing", "--sort-by", "relevance", "--sort-order",
+                 "descending", "--page-size", "10", "--max-results", "20", "--delay-seconds", "0"])
+    assert code == 0 and capsys.readouterr().out.strip() == str(out)
+    assert len(read_lines(out)) == 20 and len(api.calls) == 2
+
+
+def test_command_line_reports_a_bad_value_without_a_traceback(tmp_path, capsys):
+    from model_creation.__main__ import main
+
+    assert main(["scrape", "--output-dir", str(tmp_path / "cli"), "--page-size", "5000"]) == 2
+    assert capsys.readouterr().err.strip() == "error: page_size must be between 1 and 2000, got 5000"
