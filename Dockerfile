@@ -22,17 +22,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000
 WORKDIR /app
 
+# The app runs as an unprivileged user; code and model stay owned by root, so it cannot change them.
 COPY requirements/serve.txt requirements/constraints.txt requirements/
-RUN pip install --no-cache-dir -r requirements/serve.txt
-
-# Runs unprivileged; the code and the model stay owned by root, so the app cannot change them.
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin autocomplete
+RUN pip install --no-cache-dir -r requirements/serve.txt \
+ && groupadd --system --gid 10001 autocomplete \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin autocomplete
 
 COPY backend/ backend/
 COPY models/distilgpt2-arxiv/ models/distilgpt2-arxiv/
 COPY --from=frontend /src/frontend/dist/ frontend/dist/
 
-USER autocomplete
+USER 10001:10001
 EXPOSE 8000
 
 # python:slim has no curl; /health answers 200 once the model is loaded, 503 before.
