@@ -182,7 +182,8 @@ def run(config: Config) -> Path:
             out / "checkpoint.pt",
         )
 
-    log = (out / "log.jsonl").open("a")
+    # A fresh run starts a fresh log, even over an unfinished earlier run's leftovers.
+    log = (out / "log.jsonl").open("a" if config.resume else "w")
     tokens_per_step = config.batch_size * config.block_size * config.grad_accum
     start, stop_reason, train_loss, val_loss = time.perf_counter(), "max_steps", float("nan"), None
     first_step = step
