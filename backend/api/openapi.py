@@ -136,7 +136,13 @@ def generation_operation(summary: str, description: str, ok: dict) -> dict:
 
 def build_spec(model_name: str | None = None) -> dict:
     """The whole OpenAPI document; `model_name` (when loaded) pins /v1/completions' model field."""
-    sse_text = {"type": "string"}
+    # OpenAPI 3.1 reads an event stream's schema as the schema of each event, parsed into its
+    # fields; `data` holds one JSON document.
+    json_text = {"type": "string", "contentMediaType": JSON}
+    token_events = {"type": "object", "required": ["event", "data"],
+                    "properties": {"event": {"enum": ["token", "done", "error"]}, "data": json_text}}
+    openai_chunks = {"type": "object", "required": ["data"],
+                     "properties": {"data": {"type": "string", "description": "A JSON chunk, or [DONE] last."}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "abstract-autocomplete", "version": "1.0.0",
@@ -150,7 +156,7 @@ def build_spec(model_name: str | None = None) -> dict:
                 "Server-Sent Events: `event: token` with data {index, text, logprob} for every token, then one "
                 "`event: done` with {completions: [{finish_reason, text}], usage, truncated, seed, timings, "
                 "model}. An error after the stream started is `event: error` with data {error: {...}}.",
-                response("An event stream.", sse_text, SSE)),
+                response("An event stream.", token_events, SSE)),
             "/v1/completions": {"post": {
                 "summary": "OpenAI-compatible completions",
                 "description": "The completions subset of OpenAI's API; stream=true sends `data: {chunk}` "
@@ -158,7 +164,7 @@ def build_spec(model_name: str | None = None) -> dict:
                 "requestBody": {"required": True, "content": {JSON: {"schema": ref("CompletionRequest")}}},
                 "responses": {"200": {"description": "The completion (or its chunks when streaming).",
                                       "content": {JSON: {"schema": ref("CompletionResponse")},
-                                                  SSE: {"schema": sse_text}}},
+                                                  SSE: {"schema": openai_chunks}}},
                               **errors("OpenAIError", 400, 404, 413, 415, 429, 503)}}},
             "/v1/models": {"get": {"summary": "The served model, OpenAI-style",
                                    "responses": {"200": response("One model.", ref("ModelList")),
