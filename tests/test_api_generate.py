@@ -119,3 +119,36 @@ def test_stream_closed_before_reading_frees_its_slot(client, app):
     response.close()  # the client leaves without reading a single event
     assert admission.active == 0
     assert client.post("/generate", json={"text": PROMPT, "max_new_tokens": 1}).status_code == 200
+
+
+class FailingMidStream:
+    """Fault injection: the real engine, whose stream breaks after `after` tokens."""
+
+    def __init__(self, engine, after: int):
+        self.engine, self.after = engine, after
+        self.info = engine.info
+
+    def stream(self, text, params):
+        for count, event in enumerate(self.engine.stream(text, params)):
+            if count == self.after:
+                raise RuntimeError("onnxruntime exploded at step 3")
+            yield event
+
+
+def test_error_after_the_stream_started_is_an_error_event(make_app, tiny_engine, caplog):
+    app = make_app(ENGINE=FailingMidStream(tiny_engine, after=3))
+    client = app.test_client()
+    with client.post("/generate/stream", json={"text": PROMPT, "max_new_tokens": 10}) as response:
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+    events = parse_sse(body)
+    assert [name for name, _ in events] == ["token"] * 3 + ["error"]
+    assert events[-1][1] == {"error": {"type": "internal", "message": "generation failed"}}
+    assert "exploded" not in body  # the cause is logged, not sent
+    assert any("exploded" in (r.exc_text or "") for r in caplog.records)
+    assert app.extensions["admission"].active == 0
+    with client.post("/v1/completions", json={"model": tiny_engine.info["name"], "prompt": PROMPT,
+                                              "stream": True}) as response:
+        chunks = [block[len("data: "):] for block in response.get_data(as_text=True).split("\n\n") if block]
+    assert len(chunks) == 4 and json.loads(chunks[-1])["error"]["type"] == "server_error"
+    assert app.extensions["admission"].active == 0
