@@ -301,13 +301,18 @@ def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     assert rest.endswith(b'event: done\ndata: {"completions": []}\n\n')
 
 
-def test_unzipped_bundle_serves_on_its_own_like_on_elastic_beanstalk(tiny_model_dir, fake_dist, tmp_path):
-    """Unzip the bundle, run its Procfile line from its root with the .ebextensions environment, as EB does.
+@pytest.fixture(scope="module")
+def bundle_app(tiny_model_dir, tmp_path_factory):
+    """The bundle unzipped and started as EB does: its Procfile line, from its root, with the .ebextensions environment.
 
     Nothing points at the repo: the model and front end are found at their default paths inside
-    the bundle, so a missing module or file in the allow-list shows up here.
+    the bundle, so a module or file missing from the allow-list shows up here. Yields
+    (port, index.html bytes); on teardown gunicorn must stop cleanly on SIGTERM.
     """
-    with build(REPO, tiny_model_dir, fake_dist, tmp_path) as bundle:
+    tmp_path = tmp_path_factory.mktemp("bundle-app")
+    dist = tmp_path / "dist"
+    index = write(dist / "index.html", "<!doctype html><title>bundle</title>").read_bytes()
+    with build(REPO, tiny_model_dir, dist, tmp_path) as bundle:
         bundle.extractall(tmp_path / "app")
     app = tmp_path / "app"
     options = yaml.safe_load((app / ".ebextensions/01-autocomplete.config").read_text())["option_settings"]
@@ -333,17 +338,58 @@ def test_unzipped_bundle_serves_on_its_own_like_on_elastic_beanstalk(tiny_model_
                 pass
             time.sleep(0.2)
         assert health is not None and health["status"] == "ok", f"no healthy /health; exit {server.poll()}"
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/")
-        page = connection.getresponse()
-        assert page.status == 200 and page.read() == (fake_dist / "index.html").read_bytes()
-        connection.request("POST", "/generate", body=json.dumps({"text": "We propose", "max_new_tokens": 3, "seed": 1}),
-                           headers={"Content-Type": "application/json"})
-        generated = connection.getresponse()
-        body = json.loads(generated.read())
-        assert generated.status == 200 and body["usage"]["completion_tokens"] <= 3 and len(body["completions"]) == 1
+        yield port, index
     finally:
         server.terminate()
         output = server.communicate(timeout=60)[0]
     assert server.returncode == 0, output
-    assert str(REPO) not in output
+
+
+def sse_events(raw: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def post_stream(port: int, body: dict) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/generate/stream", body=json.dumps(body), headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type").startswith("text/event-stream")
+    assert response.getheader("Content-Encoding") is None
+    return response.read()
+
+
+def test_unzipped_bundle_serves_health_page_and_generation(bundle_app):
+    port, index = bundle_app
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/")
+    page = connection.getresponse()
+    assert page.status == 200 and page.read() == index
+    connection.request("POST", "/generate", body=json.dumps({"text": "We propose", "max_new_tokens": 3, "seed": 1}),
+                       headers={"Content-Type": "application/json"})
+    generated = connection.getresponse()
+    body = json.loads(generated.read())
+    assert generated.status == 200 and body["usage"]["completion_tokens"] <= 3 and len(body["completions"]) == 1
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to proxy through")
+def test_token_stream_through_the_platform_nginx_is_the_direct_stream(bundle_app, tmp_path):
+    """The bundle's .platform nginx settings in front of the bundle's gunicorn change nothing in the events."""
+    port, _ = bundle_app
+    request = {"text": "We propose a method to", "max_new_tokens": 12, "seed": 7, "temperature": 1.0}
+    direct = sse_events(post_stream(port, request))
+    nginx, proxy_port = _nginx_in_front_of(port, tmp_path)
+    try:
+        proxied = sse_events(post_stream(proxy_port, request))
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+    tokens = [data for event, data in proxied if event == "token"]
+    assert [event for event, _ in proxied] == ["token"] * len(tokens) + ["done"] and tokens
+    assert tokens == [data for event, data in direct if event == "token"]
+    (done,) = [data for event, data in proxied if event == "done"]
+    assert "".join(t["text"] for t in tokens) == done["completions"][0]["text"]
