@@ -1,0 +1,303 @@
+"""Decode benchmark: the serving engine against the original app's approach and PyTorch, in one process.
+
+    .venv/bin/python bench/decode.py            # builds artifacts/bench-model once (~2 min), then ~5 min
+
+A DistilGPT2-SHAPED model (6 layers, 768 wide, 12 heads, GPT-2 vocabulary) with seeded random
+weights, so the numbers are about speed only. Greedy decoding of 64 new tokens (batch 1) after
+prompts of 64 and 400 tokens, one intra-op thread everywhere:
+  (a) the original app: int8 ONNX exported WITHOUT a cache, re-running the last 50 tokens per token
+  (b) transformers fp32 `generate` (PyTorch, its own KV cache)
+  (c) this engine, fp32 ONNX with the KV cache
+  (d) this engine, int8 ONNX with the KV cache (what ships); (d+s) the same with default sampling
+Memory is the growth of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs
+before each approach) over its resident set before loading that approach's model: model + run.
+Then the sampler alone against a full-sort sampler, and 1 vs 2 intra-op threads with and without
+a busy-loop process taking one core.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+
+from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
+from backend.engine.sampling import log_softmax_at, sample_token  # noqa: E402
+
+CACHE = REPO / "artifacts" / "bench-model"
+PROMPT_TOKENS = (64, 400)
+NEW_TOKENS = 64
+WINDOW = 50  # the original app re-ran this many trailing tokens for every new token
+REPEATS = 5  # runs per cell, round-robin over approaches; medians are reported
+EOS = 50256
+
+
+def build_models() -> dict[str, Path]:
+    """Random-weight DistilGPT2 -> export (KV cache) -> int8, plus the original's no-cache int8 export."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from optimum.exporters.onnx import main_export
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from model_creation import export, quantize
+    from model_creation.stage_dir import write_metrics
+    from model_creation.tokenizer import save_tokenizer
+
+    paths = {name: CACHE / name for name in ("hf", "fp32", "int8", "nocache-fp32", "nocache-int8")}
+    if (paths["nocache-int8"] / "model.onnx").exists():
+        return paths
+    config = GPT2Config.from_json_file(str(REPO / "model_creation/assets/gpt2/distilgpt2-config.json"))
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).eval().save_pretrained(paths["hf"])
+    save_tokenizer(paths["hf"])
+    write_metrics(paths["hf"], {"stage": "train", "note": "random weights for the decode benchmark"})
+    export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
+    # One variant (plain per-tensor dynamic quantization) is enough for speed; the pipeline picks by perplexity.
+    quantize.run(
+        quantize.Config(
+            input_dir=str(paths["fp32"]), output_dir=str(paths["int8"]), overwrite=True, variants=["per-tensor"], max_eval_docs=2
+        )
+    )
+    # The original app: optimum's export without past, then the same dynamic int8 quantization.
+    main_export(str(paths["hf"]), paths["nocache-fp32"], task="text-generation", do_validation=False, local_files_only=True)
+    paths["nocache-int8"].mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(
+        paths["nocache-fp32"] / "model.onnx", paths["nocache-int8"] / "model.onnx", weight_type=QuantType.QInt8
+    )
+    return paths
+
+
+def prompts(tokenizer) -> dict[int, str]:
+    """Real abstracts cut so that each prompt encodes to exactly n tokens."""
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
+    rows = (REPO / "tests/fixtures/corpus/ml-abstracts-sample.jsonl").read_text().splitlines()
+    ids = encode("\n\n".join(json.loads(r)["abstract"] for r in rows[:40]))
+    out = {}
+    for n in PROMPT_TOKENS:
+        cut = n
+        while (length := len(encode(tokenizer.decode(ids[:cut])))) != n:  # decoding can merge tokens
+            cut += 1 if length < n else -1
+        out[n] = tokenizer.decode(ids[:cut])
+    return out
+
+
+class PeakMemory:
+    """Peak RSS growth in MiB (tracemalloc misses onnxruntime's and torch's native allocations)."""
+
+    @staticmethod
+    def _status(field: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])  # kB
+        raise KeyError(field)
+
+    def __enter__(self):
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current VmRSS
+        self.start = self._status("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.mib = (self._status("VmHWM") - self.start) / 1024
+
+
+def summarise(stamps: list[list[float]], tokens: list[int]) -> dict:
+    """stamps: per run, [start, first token, second token, ...] in seconds."""
+    ttft = statistics.median((s[1] - s[0]) * 1000 for s in stamps)
+    per_token = statistics.median(statistics.median(np.diff(s[1:]) * 1000) for s in stamps)
+    return {"ttft_ms": ttft, "per_token_ms": per_token, "tokens_per_s": 1000 / per_token, "tokens": min(tokens)}
+
+
+def run_original(session: ort.InferenceSession, prompt_ids: list[int]) -> tuple[list[float], int]:
+    names = {i.name for i in session.get_inputs()}
+    ids, stamps = [EOS, *prompt_ids], [time.perf_counter()]
+    for _ in range(NEW_TOKENS):
+        window = np.array([ids[-WINDOW:]], dtype=np.int64)  # [1, <=50]
+        feed = {"input_ids": window, "attention_mask": np.ones_like(window)}
+        if "position_ids" in names:
+            feed["position_ids"] = np.arange(window.shape[1], dtype=np.int64)[None, :]
+        logits = session.run(["logits"], feed)[0]  # [1, seq, vocab]
+        ids.append(int(np.argmax(logits[0, -1])))
+        stamps.append(time.perf_counter())
+    return stamps, NEW_TOKENS
+
+
+def make_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+class Stamps:
+    """A transformers streamer that records when each token arrives (the first put is the prompt)."""
+
+    def __init__(self):
+        self.times = [time.perf_counter()]
+
+    def put(self, value):
+        self.times.append(time.perf_counter())
+
+    def end(self):
+        pass
+
+
+def run_torch(model, prompt_ids: list[int]) -> tuple[list[float], int]:
+    streamer = Stamps()
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([[EOS, *prompt_ids]]), do_sample=False, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+            pad_token_id=EOS, streamer=streamer,
+        )
+    stamps = [streamer.times[0], *streamer.times[2:]]  # drop the prompt's put
+    return stamps, out.shape[1] - len(prompt_ids) - 1
+
+
+def run_engine(engine: Engine, text: str, params: GenerationParams) -> tuple[list[float], int]:
+    stamps, count = [time.perf_counter()], 0
+    for item in engine.stream(text, params):
+        if isinstance(item, TokenEvent):
+            stamps.append(time.perf_counter())
+            count += 1
+    return stamps, count
+
+
+def full_sort_sampler(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_p: float) -> int:
+    """The textbook sampler the engine's replaces: softmax, full argsort, cumsum, cut, choice."""
+    scaled = logits.astype(np.float64) / temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    order = np.argsort(-probs)
+    cumulative = np.cumsum(probs[order])
+    keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+    return int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))
+
+
+def time_per_call(function, calls: int = 500) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - start) * 1000 / calls
+
+
+def sampler_rows(model_logits: np.ndarray) -> list[tuple[str, float, float]]:
+    """(logits kind, engine sampler ms, full-sort sampler ms) per token, same logits side by side."""
+    rng = np.random.default_rng(0)
+    zipf = -1.1 * np.log(np.arange(1, 50258, dtype=np.float32))  # LM-like: a few likely tokens, a long tail
+    rng.shuffle(zipf)
+    seen = np.arange(100)
+    rows = []
+    for name, logits in [("Zipf-shaped (like a trained LM)", zipf * 1.5), ("bench model's (random weights: flat)", model_logits)]:
+
+        def ours():
+            token = sample_token(logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0)
+            return log_softmax_at(logits, token)  # the engine reports a logprob with every token
+
+        rows.append((name, time_per_call(ours), time_per_call(lambda: full_sort_sampler(logits, rng, 0.8, 0.95), calls=100)))
+    return rows
+
+
+def decode_table(paths: dict[str, Path], texts: dict[int, str], ids: dict[int, list[int]]) -> None:
+    from transformers import GPT2LMHeadModel
+
+    greedy = GenerationParams(max_new_tokens=NEW_TOKENS, temperature=0.0)
+    sampled = GenerationParams(max_new_tokens=NEW_TOKENS, seed=0)  # defaults: temperature 0.8, top_p 0.95
+    approaches = {
+        "(a) original: int8, no cache, last 50 tokens": (
+            lambda: make_session(paths["nocache-int8"] / "model.onnx", 1),
+            lambda m, n: run_original(m, ids[n]),
+        ),
+        "(b) transformers fp32 generate": (
+            lambda: GPT2LMHeadModel.from_pretrained(paths["hf"]).eval(),
+            lambda m, n: run_torch(m, ids[n]),
+        ),
+        "(c) engine fp32 + KV cache": (lambda: Engine.load(paths["fp32"]), lambda m, n: run_engine(m, texts[n], greedy)),
+        "(d) engine int8 + KV cache": (lambda: Engine.load(paths["int8"]), lambda m, n: run_engine(m, texts[n], greedy)),
+        "(d+s) (d) sampling T=0.8, top_p=0.95": (lambda: Engine.load(paths["int8"]), lambda m, n: run_engine(m, texts[n], sampled)),
+    }
+    models, memory = {}, {}
+    for label, (load, run) in approaches.items():
+        with PeakMemory() as peak:
+            models[label] = load()
+            run(models[label], max(PROMPT_TOKENS))  # warm-up on the longest prompt, inside the peak
+        memory[label] = peak.mib
+    # Round-robin over approaches so that load from other processes hits them all alike.
+    runs = {(label, n): [] for label in approaches for n in PROMPT_TOKENS}
+    for _ in range(REPEATS):
+        for n in PROMPT_TOKENS:
+            for label, (_, run) in approaches.items():
+                runs[label, n].append(run(models[label], n))
+    models.clear()
+    gc.collect()
+
+    print(f"\n### Decode, batch 1, {NEW_TOKENS} new tokens, greedy unless noted, 1 intra-op thread\n")
+    print("| approach | prompt tokens | time to first token (ms) | per-token decode, median (ms) | tokens/s "
+          "| per-token time / (d) | peak RSS growth (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    cells = {key: summarise([r[0] for r in value], [r[1] for r in value]) for key, value in runs.items()}
+    for (label, n), cell in cells.items():
+        ratio = cell["per_token_ms"] / cells["(d) engine int8 + KV cache", n]["per_token_ms"]
+        print(f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['per_token_ms']:.2f} | {cell['tokens_per_s']:.0f} "
+              f"| {ratio:.2f}x | {memory[label]:.0f} |")
+
+
+def threads_table(paths: dict[str, Path], text: str) -> None:
+    """1 vs 2 intra-op threads, alternating runs, without and with a busy loop on one core."""
+    greedy = GenerationParams(max_new_tokens=NEW_TOKENS, temperature=0.0)
+    engines = {threads: Engine.load(paths["int8"], intra_op_threads=threads) for threads in (1, 2)}
+    print("\n### Intra-op threads, engine int8, 64-token prompt: per-token decode, median (ms)\n")
+    print("| intra-op threads | no extra load | one core taken by a busy-loop process |")
+    print("|---:|---:|---:|")
+    columns = {}
+    for busy in (False, True):
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            time.sleep(0.5 if busy else 0)
+            runs = {threads: [] for threads in engines}
+            for _ in range(REPEATS):
+                for threads, engine in engines.items():
+                    runs[threads].append(run_engine(engine, text, greedy))
+            columns[busy] = {t: summarise([r[0] for r in v], [r[1] for r in v])["per_token_ms"] for t, v in runs.items()}
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+    for threads in engines:
+        print(f"| {threads} | {columns[False][threads]:.2f} | {columns[True][threads]:.2f} |")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    paths = build_models()
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(paths["int8"] / "tokenizer.json"))
+    texts = prompts(tokenizer)
+    ids = {n: tokenizer.encode(t, add_special_tokens=False).ids for n, t in texts.items()}
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    decode_table(paths, texts, ids)
+
+    logits, _ = Engine.load(paths["int8"]).session.prefill([EOS, *ids[64]])
+    print("\n### Sampler alone, per token: temperature 0.8, top_p 0.95 (the engine's includes the logprob)\n")
+    print("| logits | engine sampler (ms) | full-sort sampler (ms) | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name, ours, textbook in sampler_rows(logits[0]):
+        print(f"| {name} | {ours:.3f} | {textbook:.3f} | {textbook / ours:.1f}x |")
+
+    threads_table(paths, texts[64])
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
