@@ -3,7 +3,7 @@
 gthread workers, so one worker streams to several clients, answers /health while it generates,
 and turns the overflow away with 429 instead of leaving it in the listen backlog. The app is not
 preloaded: each worker loads its own model (onnxruntime sessions do not survive fork), which
-costs the model's memory once per worker (about 0.2-0.3 GB for the int8 DistilGPT2).
+costs the model's memory once per worker.
 Workers x intra-op threads are kept within the CPU cores: more threads than cores only makes
 every generation slower.
 """
