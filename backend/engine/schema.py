@@ -28,6 +28,11 @@ class GenerationParams:
 
 @dataclass
 class TokenEvent:
+    """One sampled token. `logprob` is log-softmax of the model's RAW logits at that step, before
+    repetition penalty, temperature, top-k and top-p: the model's own confidence, the same for
+    greedy and sampled decoding (as OpenAI's API reports it), not the probability under the
+    filtered distribution the token was drawn from."""
+
     index: int  # which of the n completions this token belongs to
     text: str  # text released by this token; "" while a UTF-8 character or a possible stop string is pending
     token_id: int
