@@ -71,7 +71,7 @@ def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: 
     """Compare the ONNX decoder with the PyTorch model on `prompts` (logits, then greedy tokens)."""
     import torch
     from tokenizers import Tokenizer
-    from transformers import GPT2LMHeadModel
+    from transformers import GenerationConfig, GPT2LMHeadModel
 
     model = GPT2LMHeadModel.from_pretrained(hf_dir).eval()
     tokenizer = Tokenizer.from_file(str(onnx_path.parent / "tokenizer.json"))
@@ -83,13 +83,11 @@ def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: 
         with torch.no_grad():
             input_ids = torch.tensor([ids])
             reference = model(input_ids).logits[0].numpy()  # [seq, vocab]
-            expected = model.generate(
-                input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=new_tokens,
-                do_sample=False,
-                pad_token_id=END_OF_TEXT_ID,
-            )[0, len(ids) :].tolist()
+            # A plain greedy config: the model's own generation_config samples.
+            greedy = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=END_OF_TEXT_ID,
+                                      pad_token_id=END_OF_TEXT_ID)
+            expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
+                                      generation_config=greedy)[0, len(ids) :].tolist()
         got = decoder.greedy(ids, new_tokens)[: len(expected)]  # generate stops early at <|endoftext|>
         cases.append(
             {
