@@ -60,6 +60,8 @@ def test_unloadable_model_dir_starts_the_app_and_answers_503(tiny_model_dir, tmp
     response = client.post("/v1/completions", json={"model": "any", "prompt": PROMPT})
     assert response.status_code == 503 and response.get_json()["error"]["type"] == "server_error"
     assert client.get("/v1/models").status_code == 503
+    rejected = samples(client)[("autocomplete_rejections_total", (("reason", "model_unavailable"),))]
+    assert rejected == 4  # /generate, /generate/stream, /v1/completions, /v1/models
     # Bad input is still the client's fault, and the documentation still works.
     assert client.post("/generate", json={"text": PROMPT, "n": 9}).status_code == 422
     assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
