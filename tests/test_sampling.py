@@ -168,3 +168,16 @@ def test_same_generator_seed_gives_same_tokens_and_different_seeds_differ():
 
     assert draw(1) == draw(1)
     assert draw(1) != draw(2)
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_tokens_with_zero_probability_are_never_drawn(top_p):
+    """Logits far below the maximum underflow to weight 0, including the vocabulary's last block."""
+    logits = random_logits(11, vocab=3000, scale=1.0)
+    impossible = np.random.default_rng(12).random(3000) < 0.7
+    impossible[-300:] = True
+    logits[impossible] = -1e4
+    rng = np.random.default_rng(13)
+    params = dict(seen_ids=np.array([], dtype=np.int64), temperature=1.0, top_k=0, top_p=top_p, repetition_penalty=1.0)
+    samples = [sampling.sample_token(logits, rng, **params) for _ in range(5000)]
+    assert not impossible[samples].any()

@@ -84,16 +84,24 @@ def log_softmax_at(logits: np.ndarray, token: int) -> float:
     return float(logits[token] - peak - np.log(np.exp(logits - peak).sum(dtype=np.float64)))
 
 
+def _first_reaching(cdf: np.ndarray, value: float) -> int:
+    """Index of the first cdf entry above `value`, never past the last entry with weight, so that
+    rounding at the very top cannot select a zero-weight entry."""
+    return min(int(np.searchsorted(cdf, value, side="right")), int(np.searchsorted(cdf, cdf[-1], side="left")))
+
+
 def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
     """Index drawn with probability weights[i] / sum(weights) (unnormalised weights >= 0)."""
     starts = np.arange(0, len(weights), _BLOCK)
     block_mass = np.add.reduceat(weights, starts, dtype=np.float64)  # [n_blocks]
     block_cdf = np.cumsum(block_mass)
     target = rng.random() * block_cdf[-1]
-    block = min(int(np.searchsorted(block_cdf, target, side="right")), len(starts) - 1)
-    target -= block_cdf[block] - block_mass[block]
+    block = _first_reaching(block_cdf, target)
     inner = np.cumsum(weights[starts[block] : starts[block] + _BLOCK], dtype=np.float64)
-    return int(starts[block] + min(int(np.searchsorted(inner, target, side="right")), len(inner) - 1))
+    # The same uniform draw, rescaled to the block's own cumsum (whose rounding differs slightly
+    # from reduceat's).
+    within = (target - (block_cdf[block] - block_mass[block])) / block_mass[block] * inner[-1]
+    return int(starts[block] + _first_reaching(inner, within))
 
 
 def _draw_from_nucleus(weights: np.ndarray, top_p: float, rng: np.random.Generator) -> int:
