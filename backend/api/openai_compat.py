@@ -59,7 +59,7 @@ def parse_completion(body: dict) -> dict:
     logprobs = body.get("logprobs")
     if logprobs is not None:
         check_number("logprobs", logprobs, Bound(True, 0, LOGPROBS_MAX, 0, ""))
-    options = body.get("stream_options") or {}
+    options = {} if body.get("stream_options") is None else body["stream_options"]
     if not isinstance(options, dict) or set(options) - {"include_usage"}:
         raise ValidationError("stream_options", "stream_options must be an object with only include_usage")
     if body.get("user") is not None and not isinstance(body["user"], str):
@@ -74,7 +74,7 @@ def parse_completion(body: dict) -> dict:
         "model": body["model"],
         "prompt": check_text("prompt", prompt),
         "params": params,
-        "stream": check_bool("stream", body.get("stream") or False),
+        "stream": body.get("stream") is not None and check_bool("stream", body["stream"]),
         "include_usage": check_bool("stream_options.include_usage", options.get("include_usage", False)),
     }
 
