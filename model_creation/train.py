@@ -116,6 +116,9 @@ def _resolve_hardware(config: Config) -> tuple[str, bool]:
 def _validate(config: Config) -> None:
     if config.block_size > config.n_positions and config.init == "scratch":
         raise StageError(f"block_size must be <= n_positions ({config.n_positions}), got {config.block_size}")
+    for name, allowed in (("device", ("auto", "cuda", "cpu")), ("precision", ("auto", "bf16", "fp32"))):
+        if getattr(config, name) not in allowed:
+            raise StageError(f"{name} must be one of {list(allowed)}, got {getattr(config, name)!r}")
     for name in ("batch_size", "grad_accum", "max_steps", "eval_interval", "eval_batches", "log_interval"):
         if getattr(config, name) < 1:
             raise StageError(f"{name} must be >= 1, got {getattr(config, name)}")

@@ -161,6 +161,8 @@ def test_budget_stops_training(dataset_dir, tmp_path, budget, steps, reason):
         ({"n_positions": 512, "block_size": 128}, "block_size must be <= the dataset's block length 64"),
         ({"init": "random"}, "init must be 'scratch' or 'pretrained'"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"precision": "fp16"}, "precision must be one of"),
+        ({"device": "tpu"}, "device must be one of"),
         ({"resume": True}, "resume asked for but"),
     ],
 )
