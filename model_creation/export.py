@@ -47,12 +47,16 @@ def _export_graph(config: Config, out: Path) -> None:
     from optimum.exporters.onnx import main_export
 
     # do_validation=False: our own parity check below also covers greedy decoding with the cache.
+    # no_post_process=True: with `accelerate` installed (as on Colab) optimum would tie the
+    # embedding by feeding the LM head a runtime Transpose of wte, which int8 quantization cannot
+    # touch; share_tied_embedding does it in a quantizable way on every machine alike.
     main_export(
         str(config.input_dir),
         out,
         task="text-generation-with-past",
         opset=config.opset,
         do_validation=False,
+        no_post_process=True,
         local_files_only=True,
     )
 
