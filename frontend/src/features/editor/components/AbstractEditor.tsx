@@ -4,6 +4,7 @@
  */
 import { Alert, Box, Grid, Paper, Snackbar, Stack, Typography } from '@mui/material';
 import { useCallback, useLayoutEffect, useMemo, useRef, type KeyboardEvent } from 'react';
+import { VisuallyHidden } from '@/components/VisuallyHidden';
 import { STORAGE_KEYS } from '@/config/app';
 import type { ApiError } from '@/lib/api-client';
 import { useCompletion } from '../hooks/use-completion';
@@ -212,9 +213,9 @@ export function AbstractEditor() {
           </Paper>
         </Grid>
       </Grid>
-      <Box aria-live="polite" role="status" sx={{ position: 'absolute', width: 1, height: 1, overflow: 'hidden', clip: 'rect(0 0 0 0)' }}>
+      <VisuallyHidden aria-live="polite" role="status">
         {announcement}
-      </Box>
+      </VisuallyHidden>
       <Snackbar open={completion.error !== null} anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}>
         <Alert severity="error" variant="filled" onClose={completion.clearError} sx={{ maxWidth: 640 }}>
           {completion.error ? errorText(completion.error) : ''}

@@ -180,7 +180,7 @@ export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>
         placement="top"
         sx={{ pointerEvents: 'none', zIndex: (theme) => theme.zIndex.tooltip }}
       >
-        <Paper role="tooltip" elevation={4} sx={{ px: 1, py: 0.5 }}>
+        <Paper elevation={4} sx={{ px: 1, py: 0.5 }}>
           <Typography variant="caption">
             {hover?.probability === null || hover === null
               ? 'probability unknown'

@@ -3,6 +3,7 @@ import InfoOutlined from '@mui/icons-material/InfoOutlined';
 import RestartAlt from '@mui/icons-material/RestartAlt';
 import { Box, Button, IconButton, Slider, Stack, TextField, Tooltip, Typography } from '@mui/material';
 import { useEffect, useId, useState } from 'react';
+import { VisuallyHidden } from '@/components/VisuallyHidden';
 import { SETTING_BOUNDS, type GenerationSettings } from '@/config/generation';
 
 const HELP = {
@@ -61,9 +62,7 @@ function SettingSlider({
           {format(value)}
         </Typography>
       </Stack>
-      <Box id={`${id}-help`} sx={visuallyHidden}>
-        {HELP[setting]}
-      </Box>
+      <VisuallyHidden id={`${id}-help`}>{HELP[setting]}</VisuallyHidden>
       <Slider
         value={value}
         min={bounds.min}
@@ -80,15 +79,6 @@ function SettingSlider({
     </Box>
   );
 }
-
-const visuallyHidden = {
-  position: 'absolute',
-  width: 1,
-  height: 1,
-  overflow: 'hidden',
-  clip: 'rect(0 0 0 0)',
-  whiteSpace: 'nowrap',
-} as const;
 
 /** Empty = no seed; otherwise a whole number in bounds; anything else is an error message. */
 export function parseSeedInput(raw: string): { seed: number | null } | { error: string } {

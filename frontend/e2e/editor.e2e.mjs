@@ -1,0 +1,299 @@
+/**
+ * End-to-end tests of the editor in a real Chromium against a real server (BASE_URL).
+ * Run by tests/test_frontend_e2e.py, which starts gunicorn with the tiny test model; by hand:
+ *   BASE_URL=http://127.0.0.1:8000 node --test e2e/editor.e2e.mjs
+ * SCREENSHOT_PATH (default ../artifacts/e2e/editor.png) is where the editor-with-a-suggestion picture goes.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE_URL = process.env.BASE_URL;
+if (!BASE_URL) throw new Error('Set BASE_URL to the server under test, e.g. http://127.0.0.1:8000');
+const here = dirname(fileURLToPath(import.meta.url));
+const SCREENSHOT_PATH = resolve(process.env.SCREENSHOT_PATH ?? resolve(here, '../../artifacts/e2e/editor.png'));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TIMEOUT = 30_000; // one browser action or wait
+const TEST_TIMEOUT = 90_000; // one scenario
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // No background traffic: the test machine has no network and the logs stay readable.
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh profile (empty localStorage) per test; collects page errors and the generate requests. */
+async function openEditor({ viewport = { width: 1280, height: 860 }, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const pageErrors = [];
+  const requests = [];
+  page.on('pageerror', (error) => pageErrors.push(error));
+  page.on('request', (request) => {
+    if (request.url().endsWith('/generate/stream')) requests.push(request.postDataJSON());
+  });
+  await page.goto(BASE_URL);
+  const editor = page.getByRole('textbox', { name: 'Abstract draft' });
+  await editor.waitFor();
+  return { context, page, editor, pageErrors, requests };
+}
+
+const ghost = (page) => page.getByTestId('ghost-text');
+const generateButton = (page) => page.getByRole('button', { name: /^Generate/ });
+/** The status bar shows the last run only when the done event arrived. */
+const lastRun = (page) => page.getByTestId('last-run');
+
+/** Ctrl+Enter, then wait until the generation ended (the Generate button is enabled again). */
+async function generateAndWait(page) {
+  const response = page.waitForResponse((r) => r.url().endsWith('/generate/stream'));
+  await page.keyboard.press('Control+Enter');
+  assert.equal((await response).status(), 200);
+  await waitForGenerateEnabled(page);
+}
+
+// The Generate button is disabled from the moment a generation starts (synchronously, in the key
+// or click handler) until it ended in any way.
+function waitForGenerateEnabled(page) {
+  return page.waitForFunction(() => {
+    const button = [...document.querySelectorAll('button')].find((b) => /^Generat/.test(b.textContent));
+    return button && !button.disabled;
+  });
+}
+
+async function setSlider(page, name, { home = true, steps = 0, end = false }) {
+  const slider = page.getByRole('slider', { name });
+  await slider.focus();
+  if (end) await page.keyboard.press('End');
+  else if (home) await page.keyboard.press('Home');
+  for (let i = 0; i < steps; i += 1) await page.keyboard.press('ArrowRight');
+}
+
+async function metric(name) {
+  const text = await (await fetch(`${BASE_URL}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name) && !line.startsWith('#'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+describe('the abstract editor against the real server', () => {
+  it('streams a suggestion token by token at the cursor; Tab accepts it; the draft survives a reload', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor, pageErrors, requests } = await openEditor();
+    await expectHealthy(page);
+    await setSlider(page, 'Suggestion length (tokens)', { home: true, steps: 59 }); // 60 tokens
+    await editor.fill('We propose a method to');
+
+    // Record every length the ghost text goes through, to see it grow rather than appear at once.
+    await page.evaluate(() => {
+      window.ghostLengths = [];
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="ghost-text"]')?.textContent;
+        if (text && window.ghostLengths.at(-1) !== text.length) window.ghostLengths.push(text.length);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await generateAndWait(page);
+    const suggestion = await ghost(page).textContent();
+    assert.ok(suggestion.length > 0, 'a suggestion is shown');
+    const lengths = await page.evaluate(() => window.ghostLengths);
+    assert.ok(lengths.length >= 3, `the ghost text grew in steps as tokens streamed in: ${lengths}`);
+    assert.deepEqual(requests.at(-1), { text: 'We propose a method to', max_new_tokens: 60, temperature: 0.8, top_p: 0.95, seed: null, n: 1, logprobs: true });
+    assert.equal(await editor.inputValue(), 'We propose a method to', 'the suggestion is not in the draft until accepted');
+
+    await editor.press('Tab');
+    assert.equal(await editor.inputValue(), `We propose a method to${suggestion}`);
+    assert.equal(await ghost(page).count(), 0);
+    await expect(editor).toBeFocused();
+
+    await page.reload();
+    await page.getByRole('textbox', { name: 'Abstract draft' }).waitFor();
+    assert.equal(await page.getByRole('textbox', { name: 'Abstract draft' }).inputValue(), `We propose a method to${suggestion}`);
+    assert.deepEqual(pageErrors, []);
+    await context.close();
+  });
+
+  it('puts the ghost text at the cursor in the middle of the text, lined up with the textarea', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor, requests } = await openEditor({ viewport: { width: 900, height: 900 } });
+    const before = 'Learning to write abstracts\n\nWe study how language models continue scientific text and';
+    const afterText = ' Long words wrap across several lines here so that the mirror must wrap exactly like the textarea does.';
+    await editor.fill(before + afterText);
+    await editor.evaluate((element, at) => element.setSelectionRange(at, at), before.length);
+    await generateAndWait(page);
+    const suggestion = await ghost(page).textContent();
+    assert.equal(requests.at(-1).text, before, 'only the text before the cursor is sent');
+    const mirror = await page.getByTestId('editor-mirror').textContent();
+    assert.equal(mirror.replace('\u200b', ''), before + suggestion + afterText);
+
+    // Wrapping agrees: the textarea, sized by the mirror, has nothing to scroll, and the text
+    // after the ghost starts where the ghost ends.
+    const layout = await editor.evaluate((element) => ({ scroll: element.scrollHeight, client: element.clientHeight }));
+    assert.ok(layout.scroll <= layout.client + 1, `textarea overflows its mirror: ${JSON.stringify(layout)}`);
+
+    await editor.press('Tab');
+    assert.equal(await editor.inputValue(), before + suggestion + afterText);
+    const caret = await editor.evaluate((element) => element.selectionStart);
+    assert.equal(caret, before.length + suggestion.length, 'the caret sits after the accepted text');
+    await context.close();
+  });
+
+  it('sends what the controls say and cycles alternatives', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor, requests } = await openEditor();
+    await setSlider(page, 'Suggestion length (tokens)', { home: true, steps: 9 }); // 10
+    await setSlider(page, 'Temperature', { home: true }); // 0: greedy
+    await setSlider(page, 'Top-p', { home: true, steps: 5 }); // 0.30
+    await setSlider(page, 'Alternatives', { home: true, steps: 1 }); // 2
+    await page.getByRole('textbox', { name: 'Seed' }).fill('7');
+    await editor.fill('Deep learning');
+    await generateAndWait(page);
+    assert.deepEqual(requests.at(-1), { text: 'Deep learning', max_new_tokens: 10, temperature: 0, top_p: 0.3, seed: 7, n: 2, logprobs: true });
+    assert.match(await lastRun(page).textContent(), /^Last suggestion: \d+ tokens in \d+\.\d\d s \(\d+\.\d tokens\/s\)/);
+
+    const position = page.getByTestId('alternative-position');
+    assert.equal(await position.textContent(), '1 of 2');
+    const first = await ghost(page).textContent();
+    await editor.press('Alt+BracketRight');
+    assert.equal(await position.textContent(), '2 of 2');
+    await editor.press('Alt+BracketLeft');
+    assert.equal(await position.textContent(), '1 of 2');
+    assert.equal(await ghost(page).textContent(), first);
+
+    // The settings persist across a reload.
+    await page.reload();
+    assert.equal(await page.getByRole('slider', { name: 'Top-p' }).inputValue(), '0.3');
+    assert.equal(await page.getByRole('textbox', { name: 'Seed' }).inputValue(), '7');
+    await context.close();
+  });
+
+  it('Stop cancels the generation on the server; a new one works right after', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor } = await openEditor();
+    await setSlider(page, 'Suggestion length (tokens)', { end: true }); // 256
+    await setSlider(page, 'Alternatives', { end: true }); // 4
+    await editor.fill('We');
+    const cancelledBefore = await metric('autocomplete_streams_cancelled_total');
+    const failed = [];
+    page.on('requestfailed', (request) => failed.push([request.url(), request.failure()?.errorText]));
+
+    // Press Stop the moment the first token shows: the tiny model writes 256 tokens in a blink.
+    await page.evaluate(() => {
+      const observer = new MutationObserver(() => {
+        if (document.querySelector('[data-testid="ghost-text"]')) {
+          observer.disconnect();
+          [...document.querySelectorAll('button')].find((button) => button.textContent === 'Stop').click();
+          window.stopClicked = true;
+        }
+      });
+      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await page.getByRole('button', { name: /^Generate/ }).click();
+    await page.waitForFunction(() => window.stopClicked === true);
+    await waitForGenerateEnabled(page);
+    assert.ok((await ghost(page).textContent()).length > 0, 'Stop keeps the text that had arrived');
+
+    assert.equal(await lastRun(page).count(), 0, 'the done event never arrived');
+    assert.ok(failed.some(([url, error]) => url.endsWith('/generate/stream') && /ABORTED/.test(error)), `fetch aborted: ${JSON.stringify(failed)}`);
+    await waitUntil(async () => (await metric('autocomplete_streams_cancelled_total')) === cancelledBefore + 1, 'the server counts the stream as cancelled');
+    await waitUntil(async () => (await metric('autocomplete_generations_in_flight')) === 0, 'the server is generating nothing');
+
+    await setSlider(page, 'Suggestion length (tokens)', { home: true, steps: 4 });
+    await editor.focus();
+    await generateAndWait(page);
+    assert.equal(await lastRun(page).count(), 1, 'the next generation finishes');
+    await context.close();
+  });
+
+  it('shows the server message when it rejects the input, and leaves the draft alone', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor } = await openEditor();
+    const tooLong = 'word '.repeat(4001); // 20,005 characters, over the API's 20,000
+    await editor.fill(tooLong);
+    await page.getByRole('button', { name: /^Generate/ }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    const message = await alert.textContent();
+    assert.match(message, /20000|20,000/, `the 422 message names the bound: ${message}`);
+    assert.match(message, /text/, `the 422 message names the field: ${message}`);
+    assert.equal(await editor.inputValue(), tooLong, 'the draft is unchanged, trailing space included');
+    assert.equal(await generateButton(page).isEnabled(), true);
+    await context.close();
+  });
+
+  it('works at phone width and follows a dark system theme', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor } = await openEditor({ viewport: { width: 375, height: 740 }, colorScheme: 'dark' });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling at 375 px (overflow ${overflow}px)`);
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = background.match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 150, `dark background in dark mode, got ${background}`);
+    await editor.fill('We propose');
+    await generateAndWait(page);
+    assert.ok((await ghost(page).textContent()).length > 0);
+    await context.close();
+  });
+
+  it('confidence view shades accepted tokens; screenshot of the editor with a suggestion', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, editor } = await openEditor({ viewport: { width: 1280, height: 760 } });
+    await setSlider(page, 'Suggestion length (tokens)', { home: true, steps: 29 });
+    await editor.fill('Sparse Mixture-of-Experts for Efficient Abstract Writing\n\nWe propose a method to');
+    await generateAndWait(page);
+    await editor.press('Tab');
+    await page.getByRole('switch', { name: 'Confidence view' }).check();
+    const shaded = page.getByTestId('editor-mirror').locator('[data-model-token]');
+    assert.ok((await shaded.count()) > 0, 'accepted tokens are shaded');
+    const probability = Number(await shaded.first().getAttribute('data-probability'));
+    assert.ok(probability >= 0 && probability <= 1);
+
+    // Hovering a shaded token shows its probability.
+    const box = await shaded.first().boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    assert.match(await page.getByRole('tooltip').textContent(), /% likely/);
+    await page.mouse.move(0, 0);
+
+    await editor.press('End');
+    await editor.pressSequentially(' Our');
+    await generateAndWait(page);
+    assert.ok((await ghost(page).textContent()).length > 0);
+    mkdirSync(dirname(SCREENSHOT_PATH), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT_PATH });
+    await context.close();
+  });
+});
+
+async function expectHealthy(page) {
+  await page.getByText(/^Model: /).waitFor();
+}
+
+/** Polls `check` for up to 10 s. */
+async function waitUntil(check, what) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+/** The one Playwright-test-style assertion used here, on top of playwright-core. */
+function expect(locator) {
+  return {
+    toBeFocused: async () => assert.ok(await locator.evaluate((element) => element === document.activeElement), 'element has focus'),
+  };
+}

@@ -1,0 +1,117 @@
+"""The editor end to end: the built front end, served by the real gunicorn server over the tiny
+model, driven in Debian's Chromium by frontend/e2e/editor.e2e.mjs (node:test + playwright-core).
+
+The browser script holds the scenarios (stream, accept, controls, stop, errors, layout,
+screenshot); this test builds what is missing, starts the server on a free loopback port, runs
+the script with BASE_URL and fails with its output if any scenario fails. It never skips: a
+missing Node, npm install or Chromium is a failure that says what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FRONTEND = REPO / "frontend"
+DIST_INDEX = FRONTEND / "dist" / "index.html"
+E2E_SCRIPT = FRONTEND / "e2e" / "editor.e2e.mjs"
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+SCREENSHOT = REPO / "artifacts" / "e2e" / "editor.png"
+START_TIMEOUT_S = 60
+E2E_TIMEOUT_S = 300
+
+
+def run(command: list[str], what: str, timeout: int) -> None:
+    done = subprocess.run(command, cwd=FRONTEND, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        pytest.fail(f"{what} failed ({' '.join(command)}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+
+
+def newest_source_mtime() -> float:
+    sources = [FRONTEND / name for name in ("index.html", "package.json", "package-lock.json", "vite.config.ts")]
+    sources += [path for path in (FRONTEND / "src").rglob("*") if path.is_file()]
+    return max(path.stat().st_mtime for path in sources if path.exists())
+
+
+@pytest.fixture(scope="module")
+def built_frontend() -> Path:
+    """frontend/dist as of the current sources (`make test` builds it first; this covers a bare pytest)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js 20+ and npm are needed for the browser tests (see README, Development)")
+    if not (FRONTEND / "node_modules" / ".package-lock.json").is_file():
+        run(["npm", "ci", "--no-audit", "--no-fund"], "npm ci", 600)
+    if not DIST_INDEX.is_file() or DIST_INDEX.stat().st_mtime < newest_source_mtime():
+        run(["npm", "run", "build"], "building the front end", 600)
+    return DIST_INDEX.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(built_frontend, tiny_model_dir, tmp_path_factory):
+    """gunicorn exactly as `make run` starts it, serving the built editor and the tiny model."""
+    tmp = tmp_path_factory.mktemp("frontend-e2e")
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir),
+           "AUTOCOMPLETE_FRONTEND_DIR": str(built_frontend), "AUTOCOMPLETE_WORKERS": "1",
+           "AUTOCOMPLETE_INTRA_OP_THREADS": "1", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
+    (tmp / "metrics").mkdir()
+    log_path = tmp / "gunicorn.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
+                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                assert process.poll() is None, f"gunicorn exited:\n{log_path.read_text()}"
+                assert time.monotonic() < deadline, f"gunicorn not healthy after {START_TIMEOUT_S} s:\n{log_path.read_text()}"
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_server_serves_the_built_editor(server_url):
+    with urllib.request.urlopen(f"{server_url}/", timeout=5) as response:
+        page = response.read().decode()
+    assert '<div id="root">' in page and "<title>Abstract autocomplete</title>" in page
+
+
+def test_editor_in_a_real_browser(server_url):
+    if not CHROMIUM.is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` (or `make chromium`)")
+    if SCREENSHOT.exists():
+        SCREENSHOT.unlink()
+    env = {**os.environ, "BASE_URL": server_url, "CHROMIUM_PATH": str(CHROMIUM),
+           "SCREENSHOT_PATH": os.environ.get("SCREENSHOT_PATH", str(SCREENSHOT))}
+    done = subprocess.run(["node", "--test", "--test-reporter=spec", str(E2E_SCRIPT)], cwd=FRONTEND, env=env,
+                          capture_output=True, text=True, timeout=E2E_TIMEOUT_S)
+    print(done.stdout)
+    print(done.stderr, file=sys.stderr)
+    assert done.returncode == 0, f"browser scenarios failed:\n{done.stdout[-8000:]}\n{done.stderr[-4000:]}"
+    assert Path(env["SCREENSHOT_PATH"]).is_file(), "the editor screenshot was saved"
