@@ -177,6 +177,13 @@ describe('the abstract editor against the real server', () => {
     assert.equal(await position.textContent(), '1 of 2');
     assert.equal(await ghost(page).textContent(), first);
 
+    // Ctrl+→ takes the next word (its leading spaces + one run of non-space) and leaves the rest.
+    const word = (/^\s*\S+/.exec(first) ?? /^\s+/.exec(first))[0];
+    await editor.press('Control+ArrowRight');
+    assert.equal(await editor.inputValue(), `Deep learning${word}`);
+    assert.equal(await editor.evaluate((element) => element.selectionStart), `Deep learning${word}`.length);
+    if (word !== first) assert.equal(await ghost(page).textContent(), first.slice(word.length));
+
     // The settings persist across a reload.
     await page.reload();
     assert.equal(await page.getByRole('slider', { name: 'Top-p' }).inputValue(), '0.3');
