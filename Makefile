@@ -11,7 +11,7 @@ export HOST PORT
 
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend serve-deps test-deps frontend chromium eb-bundle deploy bench clean
+.PHONY: run test serve-deps test-deps frontend chromium eb-bundle deploy train-gpu clean
 
 run: serve-deps frontend
 	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
@@ -48,6 +48,12 @@ frontend: frontend/dist/index.html
 # Debian's Chromium drives the browser tests; no browser download.
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The full training run on one CUDA GPU (about half an hour): dataset -> train -> export -> quantize -> evaluate.
+#   make train-gpu CORPUS=path/to/arxiv-ml-abstracts.jsonl.gz   (no CORPUS: scrape arXiv first)
+CORPUS ?=
+train-gpu: test-deps
+	PYTHON=$(PY) model_creation/full_run.sh $(CORPUS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
