@@ -174,9 +174,14 @@ describe('the abstract editor against the real server', () => {
     const { context, page, editor } = await openEditor({ viewport: { width: 375, height: 740 }, colorScheme: 'dark' });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no sideways scrolling at 375 px (overflow ${overflow}px)`);
-    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-    const [r, g, b] = background.match(/\d+/g).map(Number);
-    assert.ok(r + g + b < 150, `dark background in dark mode, got ${background}`);
+    // The page and the editor itself (whose frame is the textarea's parent) both turn dark.
+    for (const [what, color] of [
+      ['page', await page.evaluate(() => getComputedStyle(document.body).backgroundColor)],
+      ['editor', await editor.evaluate((element) => getComputedStyle(element.parentElement).backgroundColor)],
+    ]) {
+      const [r, g, b] = color.match(/\d+/g).map(Number);
+      assert.ok(r + g + b < 150, `dark ${what} background in dark mode, got ${color}`);
+    }
     await editor.fill('We propose');
     await generateAndWait(page);
     assert.ok((await ghost(page).textContent()).length > 0);

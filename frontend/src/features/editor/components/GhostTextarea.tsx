@@ -8,7 +8,7 @@
  * never scrolls, so the two cannot drift apart when the text wraps or grows.
  */
 import { Paper, Popper, Typography } from '@mui/material';
-import { alpha, styled } from '@mui/material/styles';
+import { styled, type Theme } from '@mui/material/styles';
 import { forwardRef, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
 import { spanProbability, type ModelSpan } from '../model/model-spans';
 
@@ -32,18 +32,22 @@ const sharedText = {
   textTransform: 'none',
 } as const;
 
+// The theme switches light/dark through CSS variables, so styles must read theme.vars, not the
+// light palette's literal colours.
+const palette = (theme: Theme) => (theme.vars ?? theme).palette;
+
 const Frame = styled('div')(({ theme }) => ({
   position: 'relative',
   borderRadius: theme.shape.borderRadius,
-  border: `1px solid ${theme.palette.divider}`,
-  backgroundColor: theme.palette.background.paper,
-  '&:focus-within': { outline: `2px solid ${theme.palette.primary.main}`, outlineOffset: -1 },
+  border: `1px solid ${palette(theme).divider}`,
+  backgroundColor: palette(theme).background.paper,
+  '&:focus-within': { outline: `2px solid ${palette(theme).primary.main}`, outlineOffset: -1 },
 }));
 
 const Mirror = styled('div')(({ theme }) => ({
   ...sharedText,
   minHeight: '18rem',
-  color: theme.palette.text.primary,
+  color: palette(theme).text.primary,
 }));
 
 const Input = styled('textarea')(({ theme }) => ({
@@ -55,15 +59,15 @@ const Input = styled('textarea')(({ theme }) => ({
   resize: 'none',
   background: 'transparent',
   color: 'transparent',
-  caretColor: theme.palette.text.primary,
+  caretColor: palette(theme).text.primary,
   outline: 'none',
-  '&::placeholder': { color: theme.palette.text.secondary, opacity: 1 },
-  '&::selection': { backgroundColor: alpha(theme.palette.primary.main, 0.3) },
+  '&::placeholder': { color: palette(theme).text.secondary, opacity: 1 },
+  '&::selection': { backgroundColor: theme.alpha(palette(theme).primary.main, 0.3) },
 }));
 
 const Ghost = styled('span')(({ theme }) => ({
-  color: theme.palette.text.disabled,
-  backgroundColor: alpha(theme.palette.text.primary, 0.04),
+  color: palette(theme).text.disabled,
+  backgroundColor: theme.alpha(palette(theme).text.primary, 0.05),
 }));
 
 /** Low probability = red, high = green; light enough that the text stays readable in both themes. */
