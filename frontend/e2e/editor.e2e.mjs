@@ -81,6 +81,10 @@ describe('the abstract editor against the real server', () => {
     assert.equal(await editor.inputValue(), before + suggestion + afterText);
     const caret = await editor.evaluate((element) => element.selectionStart);
     assert.equal(caret, before.length + suggestion.length, 'the caret sits after the accepted text');
+
+    // Pixel for pixel: the textarea's own text, painted in red, lands exactly where the mirror paints it.
+    const differing = await compareLayers(page);
+    assert.ok(differing < 20, `${differing} pixels differ between the textarea's text and the mirror's`);
     await context.close();
   });
 
@@ -216,3 +220,39 @@ describe('the abstract editor against the real server', () => {
     await context.close();
   });
 });
+
+/** Screenshots the editor once with only the textarea's text visible, once with only the mirror's; counts differing pixels. */
+async function compareLayers(page) {
+  const frame = page.getByTestId('editor-mirror').locator('..');
+  const shots = [];
+  for (const [textarea, mirror] of [
+    ['rgb(200, 0, 0)', 'transparent'],
+    ['transparent', 'rgb(200, 0, 0)'],
+  ]) {
+    const style = await page.addStyleTag({
+      content: `textarea { color: ${textarea} !important; caret-color: transparent !important; }
+                [data-testid="editor-mirror"] { color: ${mirror} !important; }`,
+    });
+    shots.push((await frame.screenshot()).toString('base64'));
+    await style.evaluate((element) => element.remove());
+  }
+  return page.evaluate(async ([a, b]) => {
+    const pixels = async (base64) => {
+      const image = new Image();
+      image.src = `data:image/png;base64,${base64}`;
+      await image.decode();
+      const canvas = new OffscreenCanvas(image.width, image.height);
+      const context = canvas.getContext('2d');
+      context.drawImage(image, 0, 0);
+      return context.getImageData(0, 0, image.width, image.height).data;
+    };
+    const [first, second] = [await pixels(a), await pixels(b)];
+    if (first.length !== second.length) return Infinity;
+    let differing = 0;
+    for (let i = 0; i < first.length; i += 4) {
+      const delta = Math.max(...[0, 1, 2].map((c) => Math.abs(first[i + c] - second[i + c])));
+      if (delta > 60) differing += 1;
+    }
+    return differing;
+  }, shots);
+}
