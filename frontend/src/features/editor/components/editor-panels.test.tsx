@@ -168,3 +168,36 @@ describe('confidence view', () => {
     expect(tokens()).toEqual([[' sure', '0.90']]);
   });
 });
+
+describe('telling the writer what happened', () => {
+  it('announces a finished suggestion to screen readers', async () => {
+    server.use(streamingHandler([[' a', ' model']]).handler);
+    const { user, textarea } = setup();
+    await user.type(textarea, 'We train');
+    await user.keyboard('{Control>}{Enter}{/Control}');
+    await waitFor(() => expect(screen.getByRole('status')).toHaveTextContent('Suggestion: a model. Press Tab to accept, Escape to dismiss.'));
+  });
+
+  it('says so when the model suggests nothing', async () => {
+    server.use(http.post('*/generate/stream', () => sseResponse(encodeEvents([doneEvent([''])]))));
+    const { user, textarea } = setup();
+    await user.type(textarea, 'The end.');
+    await user.keyboard('{Control>}{Enter}{/Control}');
+    expect(await screen.findByRole('alert')).toHaveTextContent('The model ended the text here and suggested nothing.');
+    expect(ghost()).toBeNull();
+    expect(textarea.value).toBe('The end.');
+  });
+
+  it('reuses the seed of the last suggestion for the next request', async () => {
+    const { handler, bodies } = streamingHandler([[' x']]);
+    server.use(handler);
+    const { user, textarea } = setup();
+    await user.type(textarea, 'We');
+    await user.keyboard('{Control>}{Enter}{/Control}');
+    await user.click(await screen.findByRole('button', { name: 'Reuse seed' }));
+    expect(screen.getByRole('textbox', { name: 'Seed' })).toHaveValue('1234');
+    await user.click(screen.getByRole('button', { name: /^generate/i }));
+    await waitFor(() => expect(bodies).toHaveLength(2));
+    expect(bodies.map((body) => body.seed)).toEqual([null, 1234]);
+  });
+});

@@ -1,0 +1,21 @@
+import { renderHook, waitFor } from '@testing-library/react';
+import { http, HttpResponse } from 'msw';
+import { describe, expect, it } from 'vitest';
+import { HEALTH_OK, server } from '@/testing/server';
+import { useHealth } from './use-health';
+
+describe('useHealth', () => {
+  it('polls, and follows the server from ok to unavailable to unreachable and back', async () => {
+    const { result } = renderHook(() => useHealth(40));
+    await waitFor(() => expect(result.current).toEqual({ state: 'ok', model: 'distilgpt2-arxiv', quantization: 'int8', parameters: 81_912_576 }));
+
+    server.use(http.get('*/health', () => HttpResponse.json({ status: 'error', reason: 'model.onnx is missing' }, { status: 503 })));
+    await waitFor(() => expect(result.current).toEqual({ state: 'unavailable', reason: 'model.onnx is missing' }));
+
+    server.use(http.get('*/health', () => HttpResponse.error()));
+    await waitFor(() => expect(result.current).toEqual({ state: 'unavailable', reason: 'the server cannot be reached' }));
+
+    server.use(http.get('*/health', () => HttpResponse.json(HEALTH_OK)));
+    await waitFor(() => expect(result.current.state).toBe('ok'));
+  });
+});
