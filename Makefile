@@ -11,14 +11,17 @@ export HOST PORT
 
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test serve-deps test-deps frontend chromium eb-bundle deploy train-gpu clean
+.PHONY: run test serve-deps test-deps frontend system-deps eb-bundle deploy train-gpu clean
 
 run: serve-deps frontend
 	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
 
-test: test-deps frontend chromium
-	$(PY) -m pytest
-	cd frontend && npm test
+# Both suites run even if the first fails; the exit status reports either failure.
+test: test-deps frontend system-deps
+	status=0; \
+	$(PY) -m pytest || status=1; \
+	(cd frontend && npm test) || status=1; \
+	exit $$status
 
 # --- Python environments (stamp files make a second run instant) ---
 $(VENV)/bin/python:
@@ -45,9 +48,15 @@ frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SO
 
 frontend: frontend/dist/index.html
 
-# Debian's Chromium drives the browser tests; no browser download.
-chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian's Chromium drives the browser tests (no browser download); nginx-light lets the
+# deployment tests proxy streams through a real nginx laid out like Elastic Beanstalk's.
+system-deps:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # The full training run on one CUDA GPU (about half an hour): dataset -> train -> export -> quantize -> evaluate.
 #   make train-gpu CORPUS=path/to/arxiv-ml-abstracts.jsonl.gz   (no CORPUS: scrape arXiv first)
