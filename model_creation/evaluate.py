@@ -50,6 +50,7 @@ class Config:
     sample_temperature: float = 0.8
     sample_top_p: float = 0.95
     sample_seed: int = 0
+    notes: str = ""  # free text for the model card's "About this build" (e.g. why this run differs from the recipe)
 
 
 def _upstream(given: str | None, downstream: Path, stage: str) -> Path:
@@ -150,7 +151,7 @@ def run(config: Config) -> Path:
     dataset_metrics = read_metrics(dataset_dir)
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.md").write_text(render_report(result))
-    (out / "README.md").write_text(render_model_card(result, train_metrics, dataset_metrics, has_curve))
+    (out / "README.md").write_text(render_model_card(result, train_metrics, dataset_metrics, has_curve, notes=config.notes))
     write_metrics(
         out,
         {

@@ -56,7 +56,7 @@ def render_report(result: dict) -> str:
     )
 
 
-def render_model_card(result: dict, train: dict, dataset: dict | None, has_loss_curve: bool) -> str:
+def render_model_card(result: dict, train: dict, dataset: dict | None, has_loss_curve: bool, notes: str = "") -> str:
     config = train.get("config", {})
     recipe = [
         f"- Architecture: GPT-2 (DistilGPT2 shape family): {config.get('n_layer')} layers, {config.get('n_embd')} wide, "
@@ -77,6 +77,7 @@ def render_model_card(result: dict, train: dict, dataset: dict | None, has_loss_
         shown = {k: v for k, v in dataset.items() if isinstance(v, (int, float, str)) and k not in ("stage", "input_dir")}
         data_lines += [f"- {key}: {_num(value)}" for key, value in sorted(shown.items())]
     curve = "\n![Training and validation loss](loss_curve.png)\n" if has_loss_curve else ""
+    about = f"\n## About this build\n\n{notes.strip()}\n" if notes.strip() else ""
     return f"""# distilgpt2-arxiv: autocomplete for machine-learning abstracts
 
 A small GPT-2-architecture language model trained on arXiv abstracts, exported to ONNX with a
@@ -84,7 +85,7 @@ KV cache and quantized to int8 for fast CPU inference. It continues a sentence i
 an ML paper abstract ("We propose a method to ..."). This directory is exactly what the
 abstract-autocomplete backend loads: `model.onnx` (int8), `config.json`, the GPT-2 tokenizer
 files and `generation_config.json`.
-
+{about}
 ## Intended use
 
 Writing assistance for drafting machine-learning abstracts: suggestions that a person reads,

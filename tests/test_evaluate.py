@@ -104,7 +104,7 @@ def chain(tmp_path_factory):
 def evaluated(chain, tmp_path_factory):
     config = evaluate.Config(quantize_dir=str(chain["quantize"]), dataset_dir=str(chain["dataset"]),
                              output_dir=str(tmp_path_factory.mktemp("final") / "model"), max_documents=5,
-                             latency_new_tokens=8, sample_new_tokens=8)
+                             latency_new_tokens=8, sample_new_tokens=8, notes="Trained for a test, on 60 documents.")
     return evaluate.run(config)
 
 
@@ -147,6 +147,7 @@ def test_model_card_and_report_show_the_measurements(evaluated):
     for sample in result["samples"]:
         assert f"**{sample['prompt']}**" in card
     assert len(result["samples"]) == len(evaluate.SAMPLE_PROMPTS)
+    assert "## About this build\n\nTrained for a test, on 60 documents.\n" in card
 
 
 def test_missing_recorded_input_dir_is_a_clear_error(chain, tmp_path):
