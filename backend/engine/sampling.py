@@ -25,10 +25,11 @@ _MAX_REJECTIONS = 8
 
 
 def apply_repetition_penalty(logits: np.ndarray, seen_ids: np.ndarray, penalty: float) -> np.ndarray:
-    """For tokens already in the sequence: score < 0 ? score * penalty : score / penalty."""
-    out = logits.copy()
+    """For tokens already in the sequence: score < 0 ? score * penalty : score / penalty.
+    With nothing to penalise the input itself comes back (no copy: nothing downstream writes to it)."""
     if penalty == 1.0 or len(seen_ids) == 0:
-        return out
+        return logits
+    out = logits.copy()
     seen = out[seen_ids]  # [len(seen)] gathered copy
     out[seen_ids] = np.where(seen < 0, seen * penalty, seen / penalty)
     return out
