@@ -70,3 +70,37 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# --- the scrape stage (tests/test_scrape_*.py): recorded arXiv responses, no network ---
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any real connection attempt is recorded and refused; the test then fails.
+
+    The scrape test modules apply it to every test with pytest.mark.usefixtures("no_network").
+    """
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    yield
+    assert attempts == [], f"a test tried to reach the network: {attempts}"
+
+
+@pytest.fixture
+def api():
+    """The arXiv API replayed from tests/fixtures/arxiv-api (a tests.arxiv_replay.ReplayedApi)."""
+    import responses
+
+    from tests.arxiv_replay import ReplayedApi
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield ReplayedApi(mock)

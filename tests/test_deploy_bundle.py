@@ -1,14 +1,15 @@
-"""The Elastic Beanstalk source bundle: exactly what runs, pinned serving requirements, EB settings.
+"""The Elastic Beanstalk source bundle: exactly what runs, pinned serving requirements, EB settings,
+and the unzipped bundle started as EB starts it (also streaming through the platform nginx).
 
 Bundles are built from a fake model directory and front-end build in tmp, so no real model is
 needed. Oracles: an exact expected file list; git for .ebignore's gitignore semantics; pip for
-the generated requirements.txt; a YAML parser for .ebextensions.
+the generated requirements.txt; a YAML parser for .ebextensions. The nginx settings themselves
+are tested in test_nginx_platform.py.
 """
 
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import os
 import re
@@ -16,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from deploy import eb_bundle
+from tests.nginx_proxy import nginx_in_front_of
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY_PACKAGES = {"torch", "transformers", "optimum", "optimum-onnx", "onnx", "datasets", "arxiv", "matplotlib", "boto3", "moto", "pytest"}
@@ -195,112 +196,6 @@ def test_procfile_runs_gunicorn_with_the_app_factory():
     assert line == "web: gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'"
 
 
-def test_nginx_settings_turn_off_buffering_and_gzip_for_the_stream():
-    http_level = (REPO / ".platform/nginx/conf.d/streaming.conf").read_text()
-    server_level = (REPO / ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf").read_text()
-    directives = lambda text: {line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}  # noqa: E731
-    assert "proxy_buffering off" in directives(http_level)
-    stream = {" ".join(d.split()) for d in directives(server_level)}
-    assert {"location ~ ^/(generate/stream|v1/completions)$ {", "proxy_pass http://127.0.0.1:8000", "proxy_buffering off", "gzip off"} <= stream
-
-
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to parse the config")
-def test_nginx_accepts_the_files_where_the_platform_includes_them(tmp_path):
-    """nginx -t on a config laid out like the AL2023 platform's: conf.d in http, conf.d/elasticbeanstalk in server."""
-    shutil.copytree(REPO / ".platform/nginx/conf.d", tmp_path / "conf.d")
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
-        f"http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"
-        f"  include {tmp_path}/conf.d/*.conf;\n"
-        "  server { listen 127.0.0.1:8080; gzip off;\n"
-        f"    location / {{ proxy_pass http://127.0.0.1:8000; }}\n"
-        f"    include {tmp_path}/conf.d/elasticbeanstalk/*.conf; }}\n}}\n"
-    )
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
-
-def _nginx_in_front_of(upstream_port: int, tmp_path: Path) -> tuple[subprocess.Popen, int]:
-    """nginx with this repo's .platform files, laid out as on AL2023, proxying to `upstream_port`.
-
-    The server block turns gzip on for event streams, harsher than the platform default, so
-    only the repo's own settings can keep the stream uncompressed.
-    """
-    conf = tmp_path / "conf.d"
-    shutil.copytree(REPO / ".platform/nginx/conf.d", conf)
-    for path in conf.rglob("*.conf"):
-        path.write_text(path.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
-        f"http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"
-        f"  include {conf}/*.conf;\n"
-        f"  server {{ listen 127.0.0.1:{port}; gzip on; gzip_min_length 1; gzip_types text/event-stream application/json;\n"
-        f"    location / {{ proxy_pass http://127.0.0.1:{upstream_port}; proxy_http_version 1.1; }}\n"
-        f"    include {conf}/elasticbeanstalk/*.conf; }}\n}}\n"
-    )
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off; master_process off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return nginx, port
-        except OSError:
-            assert nginx.poll() is None, nginx.stderr.read()
-            time.sleep(0.05)
-    nginx.kill()
-    raise AssertionError("nginx did not start")
-
-
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to proxy through")
-@pytest.mark.parametrize("path", ["/generate/stream", "/v1/completions"])
-def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
-    """The upstream sends one event and waits until the client has it; a buffering proxy never delivers it."""
-    client_has_first_event = threading.Event()
-    upstream_saw = {}
-
-    class Upstream(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # the body ends when the connection closes, as a stream does
-
-        def do_POST(self):  # noqa: N802
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            self.wfile.write(b'event: token\ndata: {"index": 0, "text": " we"}\n\n')
-            self.wfile.flush()
-            upstream_saw["client_had_first_event"] = client_has_first_event.wait(timeout=5)
-            self.wfile.write(b'event: done\ndata: {"completions": []}\n\n')
-
-        def log_message(self, *args):
-            pass
-
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    nginx, port = _nginx_in_front_of(upstream.server_address[1], tmp_path)
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        connection.request("POST", path, body=b"{}", headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
-        response = connection.getresponse()
-        assert response.status == 200 and response.getheader("Content-Encoding") is None
-        first = b""
-        while not first.endswith(b"\n\n"):
-            first += response.read1(1) or b"!"
-        client_has_first_event.set()
-        rest = response.read()
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
-        upstream.shutdown()
-        upstream.server_close()
-    assert first == b'event: token\ndata: {"index": 0, "text": " we"}\n\n'
-    assert upstream_saw["client_had_first_event"], "nginx held the first event back until the upstream finished"
-    assert rest.endswith(b'event: done\ndata: {"completions": []}\n\n')
-
-
 @pytest.fixture(scope="module")
 def bundle_app(tiny_model_dir, tmp_path_factory):
     """The bundle unzipped and started as EB does: its Procfile line, from its root, with the .ebextensions environment.
@@ -382,7 +277,7 @@ def test_token_stream_through_the_platform_nginx_is_the_direct_stream(bundle_app
     port, _ = bundle_app
     request = {"text": "We propose a method to", "max_new_tokens": 12, "seed": 7, "temperature": 1.0}
     direct = sse_events(post_stream(port, request))
-    nginx, proxy_port = _nginx_in_front_of(port, tmp_path)
+    nginx, proxy_port = nginx_in_front_of(port, tmp_path)
     try:
         proxied = sse_events(post_stream(proxy_port, request))
     finally:
