@@ -44,9 +44,9 @@ def test_bad_env_values_stop_the_app_naming_the_variable(name, value, words):
 
 
 @pytest.mark.parametrize("env, workers, intra_op", [
-    ({}, 1, available_cores()),
+    ({}, min(available_cores(), 4), max(1, available_cores() // min(available_cores(), 4))),
     ({"AUTOCOMPLETE_WORKERS": "2"}, 2, max(1, available_cores() // 2)),
-    ({"AUTOCOMPLETE_INTRA_OP_THREADS": "64"}, 1, available_cores()),  # clamped to the cores
+    ({"AUTOCOMPLETE_WORKERS": "1", "AUTOCOMPLETE_INTRA_OP_THREADS": "64"}, 1, available_cores()),  # clamped to the cores
     ({"AUTOCOMPLETE_WORKERS": "3", "AUTOCOMPLETE_INTRA_OP_THREADS": "1"}, 3, 1),
 ])
 def test_gunicorn_config_keeps_threads_within_the_cores(monkeypatch, tmp_path, env, workers, intra_op):

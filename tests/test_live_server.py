@@ -44,7 +44,7 @@ def live_server(model_dir: Path, tmp_path: Path, **env: str):
     metrics_dir.mkdir()
     environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
                    "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path / "no-frontend"), "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
-                   "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
+                   "AUTOCOMPLETE_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
     log = open(tmp_path / f"gunicorn-{port}.log", "w")
     process = subprocess.Popen([str(GUNICORN), "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
                                cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
