@@ -9,18 +9,16 @@ missing Node, npm install or Chromium is a failure that says what to install.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.live_gunicorn import live_server
 
 REPO = Path(__file__).resolve().parent.parent
 FRONTEND = REPO / "frontend"
@@ -28,7 +26,6 @@ DIST_INDEX = FRONTEND / "dist" / "index.html"
 E2E_SCRIPT = FRONTEND / "e2e" / "editor.e2e.mjs"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCREENSHOT = REPO / "artifacts" / "e2e" / "editor.png"
-START_TIMEOUT_S = 60
 E2E_TIMEOUT_S = 300
 
 
@@ -56,44 +53,12 @@ def built_frontend() -> Path:
     return DIST_INDEX.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(built_frontend, tiny_model_dir, tmp_path_factory):
     """gunicorn exactly as `make run` starts it, serving the built editor and the tiny model."""
-    tmp = tmp_path_factory.mktemp("frontend-e2e")
-    port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir),
-           "AUTOCOMPLETE_FRONTEND_DIR": str(built_frontend), "AUTOCOMPLETE_WORKERS": "1",
-           "AUTOCOMPLETE_INTRA_OP_THREADS": "1", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
-    (tmp / "metrics").mkdir()
-    log_path = tmp / "gunicorn.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
-                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                assert process.poll() is None, f"gunicorn exited:\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"gunicorn not healthy after {START_TIMEOUT_S} s:\n{log_path.read_text()}"
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with live_server(tiny_model_dir, tmp_path_factory.mktemp("frontend-e2e"),
+                     AUTOCOMPLETE_FRONTEND_DIR=str(built_frontend)) as (url, _):
+        yield url
 
 
 def test_server_serves_the_built_editor(server_url):

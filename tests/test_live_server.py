@@ -8,13 +8,9 @@ bounded; the server listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,51 +19,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.live_gunicorn import live_server
+
 REPO = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 PROMPT = "We propose a method to"
 LONG = {"text": "We", "max_new_tokens": 512, "n": 4, "seed": 0}  # the tiny model's longest job, ~0.3 s
-START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def live_server(model_dir: Path, tmp_path: Path, **env: str):
-    """Start gunicorn exactly as `make run` does, wait for /health, yield (base_url, process)."""
-    port = free_port()
-    metrics_dir = tmp_path / f"metrics-{port}"
-    metrics_dir.mkdir()
-    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
-                   "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path / "no-frontend"), "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
-                   "AUTOCOMPLETE_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
-    log = open(tmp_path / f"gunicorn-{port}.log", "w")
-    process = subprocess.Popen([str(GUNICORN), "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
-                               cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, (tmp_path / f"gunicorn-{port}.log").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not become healthy in time"
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        log.close()
 
 
 def metric(base: str, name: str, **labels: str) -> float:
