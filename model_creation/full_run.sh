@@ -28,4 +28,5 @@ stage dataset --inputs "$CORPUS" --output-dir "$RUNS/dataset" \
 stage train --preset "$PRESET" --dataset-dir "$RUNS/dataset" --output-dir "$RUNS/train"
 stage export --input-dir "$RUNS/train" --output-dir "$RUNS/export"
 stage quantize --input-dir "$RUNS/export" --output-dir "$RUNS/quantize" --dataset-dir "$RUNS/dataset"
-stage evaluate --quantize-dir "$RUNS/quantize" --output-dir "$MODEL_DIR"
+# The final directory is replaced: the point of this run is a new model for the server to load.
+stage evaluate --quantize-dir "$RUNS/quantize" --output-dir "$MODEL_DIR" --overwrite
