@@ -42,7 +42,17 @@ class KVCache:
 
 
 class DecoderSession:
-    def __init__(self, model_path: Path, *, n_layer: int, n_head: int, n_embd: int, intra_op_threads: int = 1):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_layer: int | None = None,
+        n_head: int | None = None,
+        n_embd: int | None = None,
+        intra_op_threads: int = 1,
+    ):
+        """n_layer, n_head and n_embd come from config.json; left out (a bare graph with no
+        config beside it, as the pipeline's stages vet), they are read from the past inputs."""
         options = ort.SessionOptions()
         # workers x intra_op_threads must not exceed the cores; inter-op parallelism buys nothing
         # for a chain-shaped decoder graph, so run nodes sequentially on one inter-op thread.
@@ -53,8 +63,13 @@ class DecoderSession:
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile types
             raise ModelLoadError(f"{model_path} could not be loaded by onnxruntime: {error}") from error
-        inputs = {i.name for i in self.session.get_inputs()}
+        input_shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        inputs = set(input_shapes)
         outputs = {o.name for o in self.session.get_outputs()}
+        if n_layer is None:
+            n_layer = sum(1 for name in inputs if name.startswith("past_key_values.") and name.endswith(".key"))
+            if n_layer == 0:
+                raise ModelLoadError(f"{model_path} is not a decoder with a KV cache: it has no past_key_values inputs")
         self.past_names = [f"past_key_values.{i}.{kind}" for i in range(n_layer) for kind in ("key", "value")]
         self.present_names = [name.replace("past_key_values.", "present.") for name in self.past_names]
         missing = ({"input_ids", "attention_mask", *self.past_names} - inputs) | ({"logits", *self.present_names} - outputs)
@@ -65,16 +80,21 @@ class DecoderSession:
             )
         self.has_position_ids = "position_ids" in inputs
         self.output_names = ["logits", *self.present_names]
-        self.head_shape = (n_head, n_embd // n_head)
+        if n_head is None or n_embd is None:
+            # [batch, heads, past, head_dim]: heads and head_dim are fixed in the graph
+            _, heads, _, head_dim = input_shapes[self.past_names[0]]
+            self.head_shape = (int(heads), int(head_dim))
+        else:
+            self.head_shape = (n_head, n_embd // n_head)
         self.runs = 0  # session.run calls so far (for tests and metrics)
 
     def empty_cache(self) -> KVCache:
         shape = (1, self.head_shape[0], 0, self.head_shape[1])  # zero-length past for prefill
         return KVCache([np.zeros(shape, dtype=np.float32) for _ in self.past_names])
 
-    def forward(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
-        """Feed input_ids [batch, seq] after `cache`; returns last-position logits [batch, vocab]
-        and the cache extended by seq positions."""
+    def forward_all(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+        """Feed input_ids [batch, seq] after `cache`; returns the logits of every fed position
+        [batch, seq, vocab] and the cache extended by seq positions."""
         batch, seq = input_ids.shape
         past = cache.length
         feed = dict(zip(self.past_names, cache.tensors))
@@ -84,7 +104,17 @@ class DecoderSession:
             feed["position_ids"] = np.tile(np.arange(past, past + seq, dtype=np.int64), (batch, 1))  # [batch, seq]
         self.runs += 1
         logits, *present = self.session.run(self.output_names, feed)  # logits [batch, seq, vocab]
-        return logits[:, -1, :], KVCache(present)
+        return logits, KVCache(present)
+
+    def forward(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+        """Like forward_all, keeping only the last position's logits [batch, vocab]."""
+        logits, cache = self.forward_all(input_ids, cache)
+        return logits[:, -1, :], cache
+
+    def sequence_logits(self, input_ids: list[int]) -> np.ndarray:
+        """Logits [seq, vocab] at every position of one sequence, in one pass with no past."""
+        logits, _ = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache())
+        return logits[0]
 
     def prefill(self, input_ids: list[int]) -> tuple[np.ndarray, KVCache]:
         """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache."""
