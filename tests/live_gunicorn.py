@@ -7,6 +7,7 @@ every wait is bounded, the server listens on 127.0.0.1 only, and SIGTERM ends it
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,11 +28,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
-    with contextlib.suppress(OSError):
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    return False
+def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = START_TIMEOUT,
+                       log: Callable[[], str] = lambda: "") -> dict:
+    """Poll `base`/health until it answers 200 and return its JSON body; fail if `process` exits or
+    `timeout` seconds pass (`log` supplies the server's output for the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"server exited with {process.returncode}:\n{log()}"
+        assert time.monotonic() < deadline, f"server not healthy after {timeout} s:\n{log()}"
+        with contextlib.suppress(OSError, ValueError):  # refused, 503 (HTTPError), or a half-written body
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                return json.load(response)
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -50,11 +58,7 @@ def live_server(model_dir: Path, tmp_path: Path, **env: str) -> Iterator[tuple[s
                                    cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _healthy(base):
-                assert process.poll() is None, f"gunicorn exited:\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"gunicorn not healthy after {START_TIMEOUT} s:\n{log_path.read_text()}"
-                time.sleep(0.1)
+            wait_until_healthy(base, process, log=log_path.read_text)
             yield base, process
         finally:
             if process.poll() is None:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.live_gunicorn import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -23,9 +25,7 @@ def nginx_in_front_of(upstream_port: int, tmp_path: Path) -> tuple[subprocess.Po
     shutil.copytree(REPO / ".platform/nginx/conf.d", conf)
     for path in conf.rglob("*.conf"):
         path.write_text(path.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
         f"http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from backend.engine import GenerationParams
+from tests.sse import parse_sse
 
 PROMPT = "We propose a method to"
 
@@ -21,17 +22,6 @@ CASES = [
     {"max_new_tokens": 10, "seed": 4, "repetition_penalty": 1.7, "n": 3},
     {"max_new_tokens": 30, "seed": 5, "stop": [" the", "."], "n": 2},
 ]
-
-
-def parse_sse(text: str) -> list[tuple[str, dict]]:
-    """(event, data) pairs of a text/event-stream body in the /generate/stream format."""
-    events = []
-    for block in text.split("\n\n"):
-        if not block.strip():
-            continue
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 @pytest.mark.parametrize("body", CASES)

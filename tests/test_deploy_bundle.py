@@ -14,10 +14,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import yaml
 
 from deploy import eb_bundle
 from tests.nginx_proxy import nginx_in_front_of
+from tests.live_gunicorn import free_port, wait_until_healthy
+from tests.sse import parse_sse
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY_PACKAGES = {"torch", "transformers", "optimum", "optimum-onnx", "onnx", "datasets", "arxiv", "matplotlib", "boto3", "moto", "pytest"}
@@ -211,9 +211,7 @@ def bundle_app(tiny_model_dir, tmp_path_factory):
         bundle.extractall(tmp_path / "app")
     app = tmp_path / "app"
     options = yaml.safe_load((app / ".ebextensions/01-autocomplete.config").read_text())["option_settings"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AUTOCOMPLETE_") and key != "PYTHONPATH"}
     env.update(options["aws:elasticbeanstalk:application:environment"])
     # Loopback and one worker here; the rest as configured for EB.
@@ -222,31 +220,13 @@ def bundle_app(tiny_model_dir, tmp_path_factory):
     server = subprocess.Popen(["bash", "-c", "exec " + line.partition(":")[2].strip()], cwd=app, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, health = time.monotonic() + 60, None
-        while time.monotonic() < deadline and server.poll() is None and health is None:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/health")
-                response = connection.getresponse()
-                health = json.loads(response.read()) if response.status == 200 else None
-            except OSError:
-                pass
-            time.sleep(0.2)
-        assert health is not None and health["status"] == "ok", f"no healthy /health; exit {server.poll()}"
+        health = wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=60)  # a 200 answer
+        assert health["status"] == "ok"
         yield port, index
     finally:
         server.terminate()
         output = server.communicate(timeout=60)[0]
     assert server.returncode == 0, output
-
-
-def sse_events(raw: bytes) -> list[tuple[str, dict]]:
-    events = []
-    for block in raw.decode().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 def post_stream(port: int, body: dict) -> bytes:
@@ -276,10 +256,10 @@ def test_token_stream_through_the_platform_nginx_is_the_direct_stream(bundle_app
     """The bundle's .platform nginx settings in front of the bundle's gunicorn change nothing in the events."""
     port, _ = bundle_app
     request = {"text": "We propose a method to", "max_new_tokens": 12, "seed": 7, "temperature": 1.0}
-    direct = sse_events(post_stream(port, request))
+    direct = parse_sse(post_stream(port, request).decode())
     nginx, proxy_port = nginx_in_front_of(port, tmp_path)
     try:
-        proxied = sse_events(post_stream(proxy_port, request))
+        proxied = parse_sse(post_stream(proxy_port, request).decode())
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)

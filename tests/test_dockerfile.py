@@ -15,17 +15,16 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
+
+from tests.live_gunicorn import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY_PACKAGES = {"torch", "transformers", "optimum", "optimum-onnx", "onnx", "datasets", "arxiv", "matplotlib"}
@@ -196,12 +195,6 @@ def test_healthcheck_command_reports_health(runtime, status, healthy):
     assert (result.returncode == 0) == healthy
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_gunicorn_accepts_the_procfile_configuration(tiny_model_dir, tmp_path):
     argv = procfile_command()
     env = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir), "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
@@ -217,16 +210,8 @@ def test_procfile_command_serves_health_and_stops_gracefully(tiny_model_dir, tmp
     server = subprocess.Popen([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, health = time.monotonic() + 60, None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    health = (response.status, json.load(response))
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert health is not None, f"gunicorn did not answer /health: {server.poll()=}"
-        assert health[0] == 200 and health[1]["status"] == "ok"
+        health = wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=60)  # a 200 answer
+        assert health["status"] == "ok"
     finally:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=60)[0]
