@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from backend.api import generation
 from backend.api.validation import parse_generate, read_json_object
-from backend.engine import GenerationResult
+from backend.engine import GenerationResult, TokenEvent
 
 bp = Blueprint("generate", __name__)
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering of events
 
 
 def model_name() -> str:
@@ -60,24 +58,14 @@ def generate_stream():
     text, params = parse_generate(read_json_object())
     model = model_name()
     stream = generation.GenerationStream(text, params)
-    logger = current_app.logger
 
-    def events() -> Iterator[str]:
-        try:
-            for event in stream:
-                if isinstance(event, GenerationResult):
-                    body = result_body(event, False, model)
-                    body["completions"] = [{"finish_reason": c["finish_reason"], "text": c["text"]}
-                                           for c in body["completions"]]
-                    yield sse("done", body)
-                else:
-                    yield sse("token", {"index": event.index, "text": event.text, "logprob": event.logprob})
-        except Exception:
-            logger.exception("generation failed mid-stream")
-            yield sse("error", {"error": {"type": "internal", "message": "generation failed"}})
-        finally:
-            stream.close()
+    def render(event: TokenEvent | GenerationResult) -> Iterator[str]:
+        if isinstance(event, GenerationResult):
+            body = result_body(event, False, model)
+            body["completions"] = [{"finish_reason": c["finish_reason"], "text": c["text"]} for c in body["completions"]]
+            yield sse("done", body)
+        else:
+            yield sse("token", {"index": event.index, "text": event.text, "logprob": event.logprob})
 
-    response = Response(events(), mimetype="text/event-stream", headers=SSE_HEADERS)
-    response.call_on_close(stream.close)  # also runs when the client left before the first event
-    return response
+    return generation.event_stream_response(
+        stream, render, sse("error", {"error": {"type": "internal", "message": "generation failed"}}))

@@ -9,12 +9,14 @@ generator's own `finally` never runs: the view registers close() with response.c
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
-from flask import current_app
+from flask import Response, current_app
 
 from backend.api.errors import ApiError
 from backend.engine import Engine, GenerationParams, GenerationResult, TokenEvent
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering of events
 
 
 def loaded_engine() -> Engine:
@@ -71,3 +73,25 @@ class GenerationStream:
             self._slot.release()
             if not self._finished:
                 self._metrics.cancelled.inc()
+
+
+def event_stream_response(stream: GenerationStream, render: Callable[[TokenEvent | GenerationResult], Iterable[str]],
+                          failure: str) -> Response:
+    """The text/event-stream response of both API families: `render` turns each engine event into
+    SSE text. Once the 200 is sent an error can only be reported in-band, so an exception is logged
+    and ends the stream with `failure`. The slot is freed however the stream ends."""
+    logger = current_app.logger
+
+    def body() -> Iterator[str]:
+        try:
+            for event in stream:
+                yield from render(event)
+        except Exception:
+            logger.exception("generation failed mid-stream")
+            yield failure
+        finally:
+            stream.close()
+
+    response = Response(body(), mimetype="text/event-stream", headers=SSE_HEADERS)
+    response.call_on_close(stream.close)  # also runs when the client left before the first event
+    return response

@@ -17,7 +17,6 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from backend.api import generation
 from backend.api.errors import ApiError, ValidationError
-from backend.api.generate import SSE_HEADERS
 from backend.api.validation import (BOUNDS, Bound, check_bool, check_number, check_seed, check_stop,
                                     check_text, read_json_object, reject_unknown, type_name)
 from backend.engine import GenerationParams, GenerationResult, TokenEvent
@@ -125,35 +124,24 @@ def stream_completions(parsed: dict, model: str) -> Response:
     stream = generation.GenerationStream(parsed["prompt"], params)
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": model}
     offsets = [len(parsed["prompt"])] * params.n
-    logger = current_app.logger
 
     def chunk(choices: list[dict], **extra) -> str:
         return f"data: {json.dumps({**head, 'choices': choices, **extra}, ensure_ascii=False)}\n\n"
 
-    def events() -> Iterator[str]:
-        try:
-            for event in stream:
-                if isinstance(event, GenerationResult):
-                    yield chunk([{"text": "", "index": i, "logprobs": None,
-                                  "finish_reason": FINISH_REASONS[c.finish_reason]}
-                                 for i, c in enumerate(event.completions)])
-                    if parsed["include_usage"]:
-                        yield chunk([], usage=usage(event))
-                else:
-                    logprobs = logprobs_object([event], offsets[event.index]) if params.logprobs else None
-                    offsets[event.index] += len(event.text)
-                    yield chunk([{"text": event.text, "index": event.index, "logprobs": logprobs, "finish_reason": None}])
+    def render(event: TokenEvent | GenerationResult) -> Iterator[str]:
+        if isinstance(event, GenerationResult):  # the last event: finish reasons, usage, then [DONE]
+            yield chunk([{"text": "", "index": i, "logprobs": None, "finish_reason": FINISH_REASONS[c.finish_reason]}
+                         for i, c in enumerate(event.completions)])
+            if parsed["include_usage"]:
+                yield chunk([], usage=usage(event))
             yield "data: [DONE]\n\n"
-        except Exception:
-            logger.exception("generation failed mid-stream")
-            error = {"message": "generation failed", "type": "server_error", "param": None, "code": "internal"}
-            yield f"data: {json.dumps({'error': error})}\n\n"
-        finally:
-            stream.close()
+        else:
+            logprobs = logprobs_object([event], offsets[event.index]) if params.logprobs else None
+            offsets[event.index] += len(event.text)
+            yield chunk([{"text": event.text, "index": event.index, "logprobs": logprobs, "finish_reason": None}])
 
-    response = Response(events(), mimetype="text/event-stream", headers=SSE_HEADERS)
-    response.call_on_close(stream.close)
-    return response
+    error = {"message": "generation failed", "type": "server_error", "param": None, "code": "internal"}
+    return generation.event_stream_response(stream, render, f"data: {json.dumps({'error': error})}\n\n")
 
 
 def model_object() -> dict:
@@ -169,7 +157,5 @@ def models():
 
 @bp.get("/models/<path:model_id>")
 def model(model_id: str):
-    found = model_object()
-    if model_id != found["id"]:
-        raise ApiError(404, f"the model {model_id!r} does not exist; this server serves {found['id']!r}", field="model")
-    return jsonify(found)
+    served_model(model_id)  # 404 for any other id
+    return jsonify(model_object())
