@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from backend.engine import Engine, GenerationParams
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_decoder import OnnxDecoder
 from model_creation.perplexity import document_ids, perplexity, torch_logits_fn
@@ -103,16 +104,13 @@ def run(config: Config) -> Path:
     perplexity_seconds = time.perf_counter() - start
 
     latency_ids = [END_OF_TEXT_ID] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
-    int8 = OnnxDecoder(int8_path, intra_op_threads=1)
-    samples = []
-    for prompt in config.sample_prompts:
-        ids = [END_OF_TEXT_ID] + tokenizer.encode(prompt, add_special_tokens=False).ids
-        greedy = int8.greedy(ids, config.sample_new_tokens)
-        if END_OF_TEXT_ID in greedy:
-            greedy = greedy[: greedy.index(END_OF_TEXT_ID)]
-        sampled = int8.sample(ids, config.sample_new_tokens, config.sample_temperature, config.sample_top_p,
-                              config.sample_seed, END_OF_TEXT_ID)
-        samples.append({"prompt": prompt, "greedy": tokenizer.decode(greedy), "sampled": tokenizer.decode(sampled)})
+    # Sample completions come from the serving engine itself: what the model card shows is what users get.
+    engine = Engine.load(quantize_dir, intra_op_threads=1)
+    greedy = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=0)
+    sampled = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=config.sample_temperature,
+                               top_p=config.sample_top_p, seed=config.sample_seed)
+    samples = [{"prompt": prompt, "greedy": engine.generate(prompt, greedy).completions[0].text,
+                "sampled": engine.generate(prompt, sampled).completions[0].text} for prompt in config.sample_prompts]
 
     result = {
         "split": config.split,

@@ -3,7 +3,7 @@ DecoderSession, which alone knows the graph's input and output names.
 
 The pipeline needs this in three places: export's parity check against PyTorch, quantize's
 perplexity comparison between variants, and evaluate's perplexity and decode latency. It stays
-minimal: batch of one, greedy decoding, and plain nucleus sampling for the model card's examples.
+minimal: batch of one and greedy decoding (the model card's samples come from the engine itself).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.engine.sampling import sample_token
 from backend.engine.session import DecoderSession
-
-_NOTHING_SEEN = np.zeros(0, dtype=np.int64)  # no repetition penalty: no token is "seen"
 
 
 class OnnxDecoder:
@@ -33,23 +30,6 @@ class OnnxDecoder:
         """Greedy continuation using the KV cache: prompt once, then one token per step."""
         tokens, _ = self.greedy_timed(prompt_ids, max_new_tokens)
         return tokens
-
-    def sample(
-        self, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_p: float, seed: int, stop_id: int
-    ) -> list[int]:
-        """Nucleus sampling until `stop_id` or `max_new_tokens`; for model-card samples only."""
-        rng = np.random.default_rng(seed)
-        logits, cache = self.session.prefill(prompt_ids)  # [1, vocab]
-        generated: list[int] = []
-        while len(generated) < max_new_tokens:
-            token = sample_token(logits[0], rng, seen_ids=_NOTHING_SEEN, temperature=temperature, top_k=0,
-                                 top_p=top_p, repetition_penalty=1.0)
-            if token == stop_id:
-                break
-            generated.append(token)
-            if len(generated) < max_new_tokens:
-                logits, cache = self.session.decode(np.asarray([token], dtype=np.int64), cache)
-        return generated
 
     def greedy_timed(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], dict[str, float]]:
         """Like `greedy`, also returning {"prompt_ms", "per_token_ms"} wall-clock timings."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from backend.engine import Engine, GenerationParams
 from model_creation import evaluate, export, quantize
 from model_creation.onnx_decoder import OnnxDecoder
 from model_creation.perplexity import document_ids, perplexity, sequence_nll, torch_logits_fn
@@ -80,12 +81,14 @@ def test_onnx_perplexity_equals_pytorch(tiny_fp32_model_dir):
     assert onnx_ppl == pytest.approx(torch_ppl, rel=1e-5)
 
 
-def test_nucleus_sampling_with_a_tiny_top_p_is_greedy(tiny_fp32_model_dir):
+def test_model_card_sampling_with_a_tiny_top_p_is_greedy(tiny_fp32_model_dir):
     decoder = OnnxDecoder(tiny_fp32_model_dir / "model.onnx")
     ids = [END_OF_TEXT_ID] + load_gpt2_tokenizer().encode("We propose")
     greedy = decoder.greedy(ids, 10)
     assert END_OF_TEXT_ID not in greedy
-    assert decoder.sample(ids, 10, temperature=1.0, top_p=1e-9, seed=3, stop_id=END_OF_TEXT_ID) == greedy
+    params = GenerationParams(max_new_tokens=10, temperature=1.0, top_p=1e-9, seed=3)  # as evaluate samples
+    sampled = Engine.load(tiny_fp32_model_dir).generate("We propose", params).completions[0]
+    assert [token.token_id for token in sampled.tokens] == greedy
 
 
 @pytest.fixture(scope="module")
