@@ -1,7 +1,7 @@
 """Quantize stage: the fp32 ONNX decoder -> an int8 `model.onnx` (onnxruntime dynamic quantization).
 
-Several variants are tried (weights per tensor or per channel, with or without onnxruntime's
-transformer graph fusions first); each is scored with the shared perplexity definition on a
+Several variants are tried (weights per tensor or per channel, with or without graph fusions
+first: onnxruntime's GPT-2 fusions, then each attention block as one MultiHeadAttention); each is scored with the shared perplexity definition on a
 small validation sample, and the one that loses the least perplexity against fp32 is kept.
 All variants, with size, perplexity and largest logit difference, go into metrics.json. The
 output directory is a complete model directory: int8 graph plus the export's side files.
@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
+from model_creation.attention_fusion import fuse_attention
 from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
@@ -62,14 +63,16 @@ def _eval_texts(config: Config) -> list[str]:
     return list(documents.select(range(min(config.max_eval_docs, len(documents))))["text"])
 
 
-def _optimized_graph(source: Path, target: Path, model_config: dict, probe: list[int]) -> None:
-    """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...), refused if they change the interface,
-    the logits, or what the KV cache gives (probed with one document, fed whole and token by token)."""
+def write_optimized_graph(source: Path, target: Path, model_config: dict, probe: list[int]) -> None:
+    """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...) and then attention_fusion's (each layer's
+    attention as one MultiHeadAttention), refused if they change the interface, the logits, or
+    what the KV cache gives (probed with one document, fed whole and token by token)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(
         str(source), model_type="gpt2", num_heads=model_config["n_head"], hidden_size=model_config["n_embd"]
     )
+    fuse_attention(optimized.model, model_config)
     optimized.save_model_to_file(str(target))
     before, after = onnx.load(source, load_external_data=False), onnx.load(target, load_external_data=False)
     names = lambda g: ([i.name for i in g.graph.input], [o.name for o in g.graph.output])  # noqa: E731
@@ -130,7 +133,7 @@ def run(config: Config) -> Path:
                 if name.startswith("optimized-"):
                     source = scratch / "optimized.onnx"
                     if not source.exists():
-                        _optimized_graph(fp32_path, source, model_config, documents[0])
+                        write_optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
                 _quantize(source, target, name.endswith("per-channel"), config.weight_type)
                 scored, _ = _score(target, documents, reference)

@@ -37,6 +37,23 @@ def tiny_fp32_model_dir(tmp_path_factory):
     return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-fp32"), quantized=False)
 
 
+@pytest.fixture(scope="session")
+def tiny_fused_fp32_model_dir(tiny_fp32_model_dir, tmp_path_factory):
+    """The fp32 model directory with the quantize stage's fused graph (onnxruntime's GPT-2
+    fusions + one MultiHeadAttention per layer), as the optimized-* int8 variants start from."""
+    import json
+    import shutil
+
+    from model_creation.quantize import write_optimized_graph
+
+    dest = tmp_path_factory.mktemp("tiny-fused-fp32") / "model"
+    shutil.copytree(tiny_fp32_model_dir, dest)
+    model_config = json.loads((dest / "config.json").read_text())
+    probe = [50256, 464, 2746, 318, 257, 1332, 13]  # any short sequence: the fusion is checked on it
+    write_optimized_graph(tiny_fp32_model_dir / "model.onnx", dest / "model.onnx", model_config, probe)
+    return dest
+
+
 # --- the Flask API (backend/): apps over the tiny int8 model ---
 
 

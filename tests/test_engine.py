@@ -31,9 +31,15 @@ PROMPTS = ["We propose a method to", "Deep networks generalize", "Graph 🤖 tra
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module", params=["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir"], ids=["export", "fused"])
+def fp32_model_dir(request) -> Path:
+    """The exported graph as it is, and as the optimized-* quantize variants rewrite it."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture(scope="module")
-def fp32(tiny_fp32_model_dir) -> Engine:
-    return Engine.load(tiny_fp32_model_dir)
+def fp32(fp32_model_dir) -> Engine:
+    return Engine.load(fp32_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +138,10 @@ def no_cache_greedy(model_dir: Path, ids: list[int], steps: int) -> list[int]:
     return ids[-steps:]
 
 
-def test_kv_cache_equals_recomputing_the_sequence(fp32, tiny_fp32_model_dir, hf_tokenizer):
+def test_kv_cache_equals_recomputing_the_sequence(fp32, fp32_model_dir, hf_tokenizer):
     prompt_ids = hf_tokenizer.encode(PROMPTS[1])
     result = fp32.generate(PROMPTS[1], greedy(max_new_tokens=25))
-    assert token_ids(result.completions[0]) == no_cache_greedy(tiny_fp32_model_dir, [EOS, *prompt_ids], 25)
+    assert token_ids(result.completions[0]) == no_cache_greedy(fp32_model_dir, [EOS, *prompt_ids], 25)
 
 
 def test_int8_generates_valid_text(int8, hf_tokenizer):
@@ -318,13 +324,13 @@ def test_max_new_tokens_ends_with_length(fp32):
     assert completion.finish_reason == "length" and len(completion.tokens) == 5
 
 
-def test_info_describes_the_model(fp32, int8, torch_model, tiny_fp32_model_dir):
+def test_info_describes_the_model(fp32, int8, torch_model, fp32_model_dir):
     expected_parameters = sum(p.numel() for p in torch_model.parameters())  # tied head counted once
     for engine, quantization in [(fp32, "fp32"), (int8, "int8")]:
         info = engine.info
         assert info["quantization"] == quantization and info["parameters"] == expected_parameters
         assert info["context_length"] == 128 and info["vocab_size"] == 50257 and info["load_seconds"] >= 0
-    assert fp32.info["name"] == Path(tiny_fp32_model_dir).name
+    assert fp32.info["name"] == Path(fp32_model_dir).name
 
 
 def test_distilgpt2_parameter_count():

@@ -1,0 +1,135 @@
+"""Fuse each attention block of optimum's GPT-2 decoder into onnxruntime's MultiHeadAttention.
+
+Why: onnxruntime's own GPT-2 fusion only matches the older export with one combined `past`
+tensor per layer, so on optimum's export (a past key and a past value per layer, SDPA-style
+causal masking) it leaves every attention block as ~40 small nodes, plus a shared mask
+subgraph. At batch 1 an int8 decode step spends about as long dispatching those small nodes
+as reading the weights. One `com.microsoft.MultiHeadAttention` per layer (causal, past and
+present in the export's own [batch, heads, seq, head_dim] layout, key padding from
+`attention_mask`) replaces them without changing the model's inputs or outputs.
+
+The rewrite anchors on names the export guarantees (`past_key_values.{i}.key/value` in,
+`present.{i}.key/value` out) and on the shape of the block between them; anything else raises
+`AttentionFusionError`, and the quantize stage checks logits and KV cache against the unfused
+graph before it keeps the result.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import onnx
+from onnx import helper
+
+MASK_INT32 = "attention_mask_int32"  # MultiHeadAttention takes its key padding mask as int32
+
+
+class AttentionFusionError(ValueError):
+    """The graph is not the GPT-2 decoder shape this rewrite knows."""
+
+
+def _single(nodes: list[onnx.NodeProto], op_type: str, what: str) -> onnx.NodeProto:
+    matching = [n for n in nodes if n.op_type == op_type]
+    if len(matching) != 1:
+        raise AttentionFusionError(f"expected one {op_type} for {what}, found {len(matching)}")
+    return matching[0]
+
+
+def _qkv_split(name: str, producer: dict[str, onnx.NodeProto]) -> onnx.NodeProto:
+    """Walk up from the new key or value ([batch, heads, seq, head_dim]) through its
+    Reshape/Transpose to the Split of the fused q|k|v projection."""
+    node = producer.get(name)
+    while node is not None and node.op_type in ("Transpose", "Reshape"):
+        node = producer.get(node.input[0])
+    if node is None or node.op_type != "Split" or len(node.output) != 3:
+        raise AttentionFusionError(f"{name} does not come from a 3-way q|k|v Split")
+    return node
+
+
+def _check_config(model_config: dict) -> None:
+    # MultiHeadAttention scales by 1/sqrt(head_dim), which is GPT-2's default and nothing else.
+    unsupported = {
+        "scale_attn_weights": True,
+        "scale_attn_by_inverse_layer_idx": False,
+        "reorder_and_upcast_attn": False,
+    }
+    for key, wanted in unsupported.items():
+        if model_config.get(key, wanted) != wanted:
+            raise AttentionFusionError(f"config {key}={model_config[key]} is not supported by the fusion")
+
+
+def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
+    """Rewrite `model` in place; returns the number of layers fused (all of them, or it raises)."""
+    _check_config(model_config)
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    if "attention_mask" not in {i.name for i in graph.input}:
+        raise AttentionFusionError("the graph has no attention_mask input")
+
+    replaced: dict[str, onnx.NodeProto] = {}  # old node name -> the MultiHeadAttention taking its place
+    layer = 0
+    while f"present.{layer}.key" in producer:
+        past_key, past_value = f"past_key_values.{layer}.key", f"past_key_values.{layer}.value"
+        present_key, present_value = f"present.{layer}.key", f"present.{layer}.value"
+        concat_key, concat_value = producer[present_key], producer.get(present_value)
+        for concat, past in ((concat_key, past_key), (concat_value, past_value)):
+            if concat is None or concat.op_type != "Concat" or list(concat.input[:1]) != [past] or len(concat.input) != 2:
+                raise AttentionFusionError(f"layer {layer}: present is not Concat({past}, new)")
+        split = _qkv_split(concat_key.input[1], producer)
+        if _qkv_split(concat_value.input[1], producer) is not split:
+            raise AttentionFusionError(f"layer {layer}: key and value come from different Splits")
+        query, key, value = split.output
+        # softmax(q k^T) @ v  [batch, heads, seq, head_dim] -> Transpose -> Reshape [batch, seq, hidden]
+        weighted = _single(consumers[present_value], "MatMul", f"layer {layer} attention @ value")
+        transpose = _single(consumers[weighted.output[0]], "Transpose", f"layer {layer} attention output")
+        merge_heads = _single(consumers[transpose.output[0]], "Reshape", f"layer {layer} attention output")
+        fused = helper.make_node(
+            "MultiHeadAttention",
+            # query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
+            [query, key, value, "", MASK_INT32, "", past_key, past_value],
+            [merge_heads.output[0], present_key, present_value],
+            name=f"MultiHeadAttention_{layer}",
+            domain="com.microsoft",
+            num_heads=int(model_config["n_head"]),
+            unidirectional=1,  # causal
+        )
+        replaced[merge_heads.name] = fused
+        for old in (concat_key, concat_value):
+            replaced[old.name] = None  # its output now comes from the fused node
+        layer += 1
+    if layer == 0:
+        raise AttentionFusionError("no present.0.key output: not a decoder with a KV cache")
+
+    nodes = [helper.make_node("Cast", ["attention_mask"], [MASK_INT32], name="Cast_attention_mask_int32", to=onnx.TensorProto.INT32)]
+    for node in graph.node:
+        if node.name not in replaced:
+            nodes.append(node)
+        elif replaced[node.name] is not None:
+            nodes.append(replaced[node.name])  # same place in topological order as the Reshape it replaces
+    _keep_live(graph, nodes)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return layer
+
+
+def _keep_live(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    """Set graph.node to the nodes that the graph's outputs depend on; drop unused initializers."""
+    needed = {o.name for o in graph.output}
+    live = []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output):
+            live.append(node)
+            needed.update(name for name in node.input if name)
+    live.reverse()
+    del graph.node[:]
+    graph.node.extend(live)
+    initializers = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    value_info = [info for info in graph.value_info if info.name in needed]
+    del graph.value_info[:]
+    graph.value_info.extend(value_info)
