@@ -21,6 +21,7 @@ import onnx
 from tqdm.auto import tqdm
 
 from model_creation.attention_fusion import fuse_attention
+from model_creation.int8_weights import make_weights_signed
 from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
@@ -85,13 +86,20 @@ def write_optimized_graph(source: Path, target: Path, model_config: dict, probe:
         raise StageError(f"graph optimization changed the logits (by {logit_diff:.3g}) or KV cache ({cache_diff:.3g})")
 
 
-def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -> None:
+def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -> list[str]:
+    """Returns the weights that make_weights_signed moved from uint8 to int8 (qint8 only)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
     # Fused ops (com.microsoft domain) defeat ONNX shape inference; their tensors are float32.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type], extra_options=extra)
+    if weight_type != "qint8":
+        return []
+    model = onnx.load(target)
+    converted = make_weights_signed(model)  # the tied embedding / LM head comes out uint8
+    onnx.save(model, target)
+    return converted
 
 
 def _score(model_path: Path, documents: list[list[int]], reference: list[np.ndarray] | None) -> dict:
@@ -135,7 +143,7 @@ def run(config: Config) -> Path:
                     if not source.exists():
                         write_optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
-                _quantize(source, target, name.endswith("per-channel"), config.weight_type)
+                entry["weights_made_signed"] = _quantize(source, target, name.endswith("per-channel"), config.weight_type)
                 scored, _ = _score(target, documents, reference)
                 entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
                 entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1
