@@ -21,7 +21,7 @@ from backend.engine import Engine, GenerationParams
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_decoder import OnnxDecoder
 from model_creation.perplexity import document_ids, perplexity, torch_logits_fn
-from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, read_metrics, require_finished, write_metrics
+from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, read_metrics, require_finished, write_metrics
 from model_creation.tokenizer import END_OF_TEXT_ID
 
 SAMPLE_PROMPTS = [
@@ -139,9 +139,7 @@ def run(config: Config) -> Path:
                  "train": str(train_dir.resolve()), "dataset": str(dataset_dir.resolve())},
     }
 
-    for item in quantize_dir.iterdir():
-        if item.is_file() and item.name != METRICS_FILE:
-            shutil.copyfile(item, out / item.name)
+    copy_stage_files(quantize_dir, out)
     has_curve = (train_dir / "loss_curve.png").exists()
     if has_curve:
         shutil.copyfile(train_dir / "loss_curve.png", out / "loss_curve.png")

@@ -24,7 +24,7 @@ from model_creation.attention_fusion import fuse_attention
 from model_creation.int8_weights import make_weights_signed
 from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.perplexity import document_ids, perplexity
-from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
+from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, require_finished, write_metrics
 
 VARIANTS = ("per-tensor", "per-channel", "optimized-per-tensor", "optimized-per-channel")
 WEIGHT_TYPES = ("qint8", "quint8")
@@ -158,9 +158,7 @@ def run(config: Config) -> Path:
     for r in results:
         r.pop("path", None)
 
-    for item in input_dir.iterdir():
-        if item.is_file() and item.name not in ("model.onnx", METRICS_FILE):
-            shutil.copyfile(item, out / item.name)
+    copy_stage_files(input_dir, out, skip=("model.onnx",))
     write_metrics(
         out,
         {

@@ -44,5 +44,13 @@ def write_metrics(path: str | Path, metrics: dict[str, Any]) -> Path:
     return target
 
 
+def copy_stage_files(source: Path, out: Path, skip: tuple[str, ...] = ()) -> None:
+    """Carry the previous stage's files (config, tokenizer, ...) into `out`, except its
+    metrics.json and the names in `skip`: a model directory travels from stage to stage."""
+    for item in source.iterdir():
+        if item.is_file() and item.name != METRICS_FILE and item.name not in skip:
+            shutil.copyfile(item, out / item.name)
+
+
 def read_metrics(path: str | Path) -> dict[str, Any]:
     return json.loads((Path(path) / METRICS_FILE).read_text())
