@@ -117,19 +117,17 @@ def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
 
 
 def _keep_live(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
-    """Set graph.node to the nodes that the graph's outputs depend on; drop unused initializers."""
+    """Set graph.node to the nodes that the graph's outputs depend on; drop initializers and
+    value_info that nothing reads any more."""
     needed = {o.name for o in graph.output}
     live = []
     for node in reversed(nodes):
         if any(name in needed for name in node.output):
             live.append(node)
             needed.update(name for name in node.input if name)
-    live.reverse()
     del graph.node[:]
-    graph.node.extend(live)
-    initializers = [init for init in graph.initializer if init.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(initializers)
-    value_info = [info for info in graph.value_info if info.name in needed]
-    del graph.value_info[:]
-    graph.value_info.extend(value_info)
+    graph.node.extend(reversed(live))
+    for field in (graph.initializer, graph.value_info):
+        kept = [item for item in field if item.name in needed]
+        del field[:]
+        field.extend(kept)

@@ -1,8 +1,9 @@
 """Quantize stage: the fp32 ONNX decoder -> an int8 `model.onnx` (onnxruntime dynamic quantization).
 
 Several variants are tried (weights per tensor or per channel, with or without graph fusions
-first: onnxruntime's GPT-2 fusions, then each attention block as one MultiHeadAttention); each is scored with the shared perplexity definition on a
-small validation sample, and the one that loses the least perplexity against fp32 is kept.
+first: onnxruntime's GPT-2 fusions, then each attention block as one MultiHeadAttention); each
+is scored with the shared perplexity definition on a small validation sample, and the one that
+loses the least perplexity against fp32 is kept.
 All variants, with size, perplexity and largest logit difference, go into metrics.json. The
 output directory is a complete model directory: int8 graph plus the export's side files.
 """

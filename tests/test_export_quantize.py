@@ -69,12 +69,13 @@ def test_tied_embedding_is_stored_once(tiny_fp32_model_dir, torch_model):
     assert metrics["tied_embedding_bytes_saved"] == 4 * TINY["vocab_size"] * TINY["n_embd"]
 
 
+@pytest.mark.parametrize("graph", ["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir"], ids=["export", "fused"])
 @pytest.mark.parametrize("prompt", PROMPTS)
-def test_onnx_logits_match_pytorch(tiny_fp32_model_dir, torch_model, prompt):
+def test_onnx_logits_match_pytorch(graph, torch_model, prompt, request):
     ids = prompt_ids(prompt)
     with torch.no_grad():
         expected = torch_model(torch.tensor([ids])).logits[0].numpy()
-    got = OnnxDecoder(tiny_fp32_model_dir / "model.onnx").logits(ids)
+    got = OnnxDecoder(request.getfixturevalue(graph) / "model.onnx").logits(ids)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
