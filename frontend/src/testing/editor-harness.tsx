@@ -8,11 +8,19 @@ import { chunkedStream, completionEvents, encodeEvents, sseResponse } from './se
 
 export type Body = Record<string, unknown>;
 
-/** A stream whose chunks are released one at a time by the test; records the request and its abort. */
+/**
+ * A stream whose chunks are released one at a time by the test; records the request and its abort.
+ *
+ * The request is kept: in Node's fetch a Request's signal follows the caller's AbortSignal only
+ * through a weak reference to a controller the Request owns, so once MSW drops the Request a
+ * garbage collection silently cuts the link and the abort never arrives (a test that only held
+ * `request.signal` passed or failed depending on when the collector ran).
+ */
 export function gatedStreamHandler(chunks: string[]) {
-  const state = { bodies: [] as Body[], aborted: false, cancelled: false, waiting: [] as (() => void)[] };
+  const state = { bodies: [] as Body[], requests: [] as Request[], aborted: false, cancelled: false, waiting: [] as (() => void)[] };
   const handler = http.post('*/generate/stream', async ({ request }) => {
     state.bodies.push((await request.json()) as Body);
+    state.requests.push(request);
     request.signal.addEventListener('abort', () => (state.aborted = true));
     return sseResponse(
       chunkedStream(chunks, {

@@ -1,6 +1,6 @@
-/** Vitest setup: DOM matchers, the MSW server (unhandled requests fail the test), and a clean slate per test. */
+/** Vitest setup: DOM matchers, the MSW server (unhandled requests fail the test), waits that tolerate a busy machine, and a clean slate per test. */
 import '@testing-library/jest-dom/vitest';
-import { cleanup } from '@testing-library/react';
+import { cleanup, configure } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { server } from './server';
 
@@ -18,6 +18,9 @@ if (!window.matchMedia) {
       dispatchEvent: () => false,
     }) as MediaQueryList;
 }
+
+// waitFor/findBy give up after this long: the default 1 s is a bet on the machine's speed (see vite.config.ts).
+configure({ asyncUtilTimeout: 15_000 });
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
