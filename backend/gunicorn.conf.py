@@ -1,7 +1,9 @@
 """gunicorn settings: `gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'`.
 
-gthread workers, so one worker streams to several clients, answers /health while it generates,
-and turns the overflow away with 429 instead of leaving it in the listen backlog. The app is not
+Threaded workers (backend/worker.py: gthread that reads each request whole in its event loop
+before a thread takes it), so one worker streams to several clients, answers /health while it
+generates, turns the overflow away with 429 instead of leaving it in the listen backlog, and
+is not tied up by clients that send half a request (docs/reliability.md). The app is not
 preloaded: each worker loads its own model (onnxruntime sessions do not survive fork), which
 costs the model's memory once per worker.
 Workers x intra-op threads are kept within the CPU cores: more threads than cores only makes
@@ -18,7 +20,7 @@ from backend.config import PREFIX, available_cores, env_int
 log = logging.getLogger("gunicorn.error")
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', 8000, 1)}"
-worker_class = "gthread"
+worker_class = "backend.worker.BufferedThreadWorker"
 # One worker per core (at most 4 copies of the model) with one intra-op thread each: bench/decode.py
 # measured one thread per generation as fast or faster than two on 2 cores, and much faster once
 # another process takes a core, so cores are better spent on parallel requests.
@@ -29,6 +31,9 @@ threads = env_int(PREFIX + "THREADS", 8, 1)
 timeout = env_int(PREFIX + "TIMEOUT", 60, 1)
 graceful_timeout = timeout  # on SIGTERM, requests in flight get this long to finish
 keepalive = 5
+# Open connections per worker, including those still sending a request (each buffers at most
+# 64 KiB of head plus AUTOCOMPLETE_MAX_BODY_BYTES of body); beyond this the worker stops accepting.
+worker_connections = 512
 preload_app = False
 # gunicorn 27's control socket lives at one fixed path per user, so two servers on one machine
 # (tests, or a blue/green pair) would fight over it; nothing here uses it.

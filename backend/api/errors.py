@@ -15,11 +15,17 @@ ERROR_TYPES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "validation",
     429: "overloaded",
+    431: "headers_too_large",
+    499: "client_closed_request",
     500: "internal",
+    501: "not_implemented",
     503: "unavailable",
 }
 
@@ -49,15 +55,15 @@ class ValidationError(ApiError):
         super().__init__(422, message, field=field)
 
 
-def is_openai_path() -> bool:
-    return request.path == "/v1" or request.path.startswith("/v1/")
+def is_openai_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
 
 
-def error_response(error: ApiError) -> Response:
-    """Render `error` for the current request's API family."""
-    if error.reason:
-        g.rejection_reason = error.reason
-    if is_openai_path():
+def error_document(error: ApiError, path: str) -> tuple[int, dict]:
+    """(status, JSON body) of `error` for a request to `path`: OpenAI's shape under /v1, ours
+    elsewhere. Pure, so the gunicorn worker (backend/worker.py) renders the errors it raises
+    before Flask sees a request in the same shape."""
+    if is_openai_path(path):
         # OpenAI answers invalid parameters with 400 and names them in `param`.
         status = 400 if error.status == 422 else error.status
         body = {"message": error.message, "type": OPENAI_TYPES.get(status, "invalid_request_error"),
@@ -67,7 +73,15 @@ def error_response(error: ApiError) -> Response:
         body = {"type": error.type, "message": error.message}
         if error.field is not None:
             body["field"] = error.field
-    response = jsonify({"error": body})
+    return status, {"error": body}
+
+
+def error_response(error: ApiError) -> Response:
+    """Render `error` for the current request's API family."""
+    if error.reason:
+        g.rejection_reason = error.reason
+    status, document = error_document(error, request.path)
+    response = jsonify(document)
     response.status_code = status
     response.headers.update(error.headers)
     return response

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from flask import request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.api.errors import ApiError, ValidationError
 from backend.engine import GenerationParams
@@ -75,7 +76,7 @@ def read_json_object() -> dict:
     if not request.is_json:
         got = request.mimetype or "none"
         raise ApiError(415, f"Content-Type must be application/json, got {got}")
-    raw = request.get_data(cache=True)  # raises 413 above MAX_CONTENT_LENGTH
+    raw = read_body()
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
@@ -83,6 +84,26 @@ def read_json_object() -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, f"request body must be a JSON object, got {type_name(body)}")
     return body
+
+
+def read_body() -> bytes:
+    """The whole request body; 413 above MAX_CONTENT_LENGTH however it is framed.
+
+    werkzeug refuses a Content-Length over the limit before reading, but a chunked body has no
+    length: it reads such a body up to the limit and silently stops there. So when the limit is
+    reached, one more byte is read from the server's own (chunk-decoding) stream: if there is one,
+    the body was longer than the limit."""
+    try:
+        raw = request.get_data(cache=True)
+        limit = request.max_content_length
+        if (request.content_length is None and limit is not None and len(raw) >= limit
+                and request.environ["wsgi.input"].read(1)):
+            raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as error:  # the server's body reader refused the framing, e.g. a bad chunk size
+        raise ApiError(400, f"request body could not be read: {error}") from None
+    return raw
 
 
 def check_number(name: str, value: object, bound: Bound) -> int | float:
