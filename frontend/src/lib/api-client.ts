@@ -26,6 +26,12 @@ export class ApiError extends Error {
   }
 }
 
+/** Anything thrown while talking to the server, as an ApiError a caller can show. */
+export function toApiError(caught: unknown): ApiError {
+  if (caught instanceof ApiError) return caught;
+  return new ApiError(`Unexpected error: ${caught instanceof Error ? caught.message : String(caught)}`, { type: 'client' });
+}
+
 export function isAbortError(error: unknown): boolean {
   return error instanceof DOMException && error.name === 'AbortError';
 }

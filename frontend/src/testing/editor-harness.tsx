@@ -4,6 +4,8 @@ import userEvent from '@testing-library/user-event';
 import { http } from 'msw';
 import { expect } from 'vitest';
 import { App } from '@/app/App';
+import { STORAGE_KEYS } from '@/config/app';
+import { DEFAULT_SUGGEST_ON_PAUSE } from '@/config/suggest-on-pause';
 import { chunkedStream, completionEvents, encodeEvents, sseResponse } from './server';
 
 export type Body = Record<string, unknown>;
@@ -53,7 +55,12 @@ export function streamingHandler(alternatives: string[][], logprob = -0.5) {
   return { handler, bodies };
 }
 
+/**
+ * Renders the editor with suggest-on-pause off (as the writer can switch it), so these tests see
+ * only the requests they make; pause-harness.tsx has the suggest-on-pause tests' own setup.
+ */
 export function setup() {
+  window.localStorage.setItem(STORAGE_KEYS.suggestOnPause, JSON.stringify({ ...DEFAULT_SUGGEST_ON_PAUSE, enabled: false }));
   const user = userEvent.setup();
   const view = render(<App />);
   const textarea = screen.getByRole('textbox', { name: 'Abstract draft' }) as HTMLTextAreaElement;

@@ -1,5 +1,6 @@
 /** The completion endpoint as the editor uses it: request shape and the stream of token/done events. */
 import type { GenerationSettings } from '@/config/generation';
+import { PAUSE_SUGGESTION } from '@/config/suggest-on-pause';
 import { ApiError, apiErrorFromBody, postEventStream } from '@/lib/api-client';
 
 /** Body of POST /generate/stream (field names as the API spells them). */
@@ -11,6 +12,8 @@ export type GenerateRequest = {
   seed: number | null;
   n: number;
   logprobs: boolean;
+  /** Strings that end the completion (left out of its text). */
+  stop?: string[];
 };
 
 export type TokenUpdate = { kind: 'token'; index: number; text: string; logprob: number | null };
@@ -38,6 +41,16 @@ export function buildGenerateRequest(text: string, settings: GenerationSettings)
     n: settings.alternatives,
     // Always asked for: the confidence view can be switched on after a suggestion was accepted.
     logprobs: true,
+  };
+}
+
+/** The short suggestion suggest-on-pause asks for: one alternative, to the end of the sentence, a few tokens. */
+export function buildPauseRequest(text: string, settings: GenerationSettings): GenerateRequest {
+  return {
+    ...buildGenerateRequest(text, settings),
+    max_new_tokens: Math.min(settings.maxNewTokens, PAUSE_SUGGESTION.maxNewTokens),
+    n: 1,
+    stop: [...PAUSE_SUGGESTION.stop],
   };
 }
 

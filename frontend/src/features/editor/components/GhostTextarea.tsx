@@ -88,6 +88,9 @@ export type GhostTextareaProps = {
   onChange: (value: string, caret: number) => void;
   onKeyDown: (event: KeyboardEvent<HTMLTextAreaElement>) => void;
   onSelectionChange: (start: number, end: number) => void;
+  onPaste: () => void;
+  onCompositionStart: () => void;
+  onCompositionEnd: () => void;
 };
 
 /** Plain text between `from` and `to`, with model spans shaded when the confidence view is on. */
@@ -118,7 +121,7 @@ function renderRange(value: string, from: number, to: number, spans: readonly Mo
 }
 
 export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>(function GhostTextarea(
-  { value, ghost, anchor, spans, confidenceView, placeholder, describedBy, onChange, onKeyDown, onSelectionChange },
+  { value, ghost, anchor, spans, confidenceView, placeholder, describedBy, onChange, onKeyDown, onSelectionChange, ...input },
   ref,
 ) {
   const mirrorRef = useRef<HTMLDivElement>(null);
@@ -175,6 +178,9 @@ export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>
         onChange={(event) => onChange(event.target.value, event.target.selectionStart)}
         onKeyDown={onKeyDown}
         onSelect={(event) => onSelectionChange(event.currentTarget.selectionStart, event.currentTarget.selectionEnd)}
+        onPaste={input.onPaste}
+        onCompositionStart={input.onCompositionStart}
+        onCompositionEnd={input.onCompositionEnd}
         onMouseMove={handleMouseMove}
         onMouseLeave={() => setHover(null)}
       />

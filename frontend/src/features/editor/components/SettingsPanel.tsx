@@ -1,10 +1,11 @@
-/** The generation controls: each labelled, explained in a tooltip, and persisted by the caller. */
+/** The settings: suggest-on-pause and the generation controls, each labelled, explained in a tooltip, and persisted by the caller. */
 import InfoOutlined from '@mui/icons-material/InfoOutlined';
 import RestartAlt from '@mui/icons-material/RestartAlt';
-import { Box, Button, IconButton, Slider, Stack, TextField, Tooltip, Typography } from '@mui/material';
+import { Box, Button, FormControlLabel, IconButton, Stack, Switch, TextField, Tooltip, Typography } from '@mui/material';
 import { useEffect, useId, useState } from 'react';
-import { VisuallyHidden } from '@/components/VisuallyHidden';
 import { SETTING_BOUNDS, type GenerationSettings } from '@/config/generation';
+import { PAUSE_DELAY_BOUNDS, PAUSE_SUGGESTION, type SuggestOnPause } from '@/config/suggest-on-pause';
+import { Label, SettingSlider } from './SettingControls';
 
 const HELP = {
   maxNewTokens:
@@ -15,6 +16,8 @@ const HELP = {
     'Which words may be picked at all: only the most likely ones that together cover this share of the probability. 0.95 cuts off rare, odd words; 1 allows every word.',
   seed: 'A number that fixes the random choices: the same text, settings and seed give the same suggestion again. Leave empty for a fresh draw each time.',
   alternatives: 'How many different suggestions to write at once. Switch between them with Alt+] and Alt+[ or the arrow buttons.',
+  pause: `When you stop typing at the end of a word, a short suggestion (to the end of the sentence, at most ${PAUSE_SUGGESTION.maxNewTokens} tokens) appears by itself. Keep typing to ignore it, Tab to take it. Ctrl/⌘+Enter still writes the longer one set below.`,
+  delayMs: 'How long to stop typing before the suggestion is asked for. Shorter feels quicker but asks the server more often.',
 } as const;
 
 type SliderKey = 'maxNewTokens' | 'temperature' | 'topP' | 'alternatives';
@@ -25,60 +28,6 @@ const LABELS: Record<SliderKey, string> = {
   topP: 'Top-p',
   alternatives: 'Alternatives',
 };
-
-function Label({ id, text, help }: { id: string; text: string; help: string }) {
-  return (
-    <Stack direction="row" alignItems="center" spacing={0.5}>
-      <Typography id={id} variant="body2" fontWeight={500}>
-        {text}
-      </Typography>
-      <Tooltip title={help} enterTouchDelay={0} leaveTouchDelay={8000}>
-        <IconButton size="small" aria-label={`About ${text.toLowerCase()}`}>
-          <InfoOutlined fontSize="inherit" />
-        </IconButton>
-      </Tooltip>
-    </Stack>
-  );
-}
-
-function SettingSlider({
-  setting,
-  value,
-  onChange,
-  format,
-}: {
-  setting: SliderKey;
-  value: number;
-  onChange: (value: number) => void;
-  format: (value: number) => string;
-}) {
-  const id = useId();
-  const bounds = SETTING_BOUNDS[setting];
-  return (
-    <Box>
-      <Stack direction="row" justifyContent="space-between" alignItems="center">
-        <Label id={`${id}-label`} text={LABELS[setting]} help={HELP[setting]} />
-        <Typography variant="body2" color="text.secondary" aria-hidden="true">
-          {format(value)}
-        </Typography>
-      </Stack>
-      <VisuallyHidden id={`${id}-help`}>{HELP[setting]}</VisuallyHidden>
-      <Slider
-        value={value}
-        min={bounds.min}
-        max={bounds.max}
-        step={bounds.step}
-        marks={setting === 'alternatives'}
-        onChange={(_, next) => onChange(next as number)}
-        getAriaValueText={format}
-        valueLabelDisplay="auto"
-        valueLabelFormat={format}
-        slotProps={{ input: { 'aria-labelledby': `${id}-label`, 'aria-describedby': `${id}-help` } }}
-        size="small"
-      />
-    </Box>
-  );
-}
 
 /** Empty = no seed; otherwise a whole number in bounds; anything else is an error message. */
 export function parseSeedInput(raw: string): { seed: number | null } | { error: string } {
@@ -91,13 +40,45 @@ export function parseSeedInput(raw: string): { seed: number | null } | { error: 
   return { seed };
 }
 
+/** Props of a slider for one of the generation settings. */
+const generationSlider = (setting: SliderKey) => ({ label: LABELS[setting], help: HELP[setting], bounds: SETTING_BOUNDS[setting] });
+
+function PauseSettings({ pause, onChange }: { pause: SuggestOnPause; onChange: SettingsPanelProps['onPauseChange'] }) {
+  return (
+    <Box>
+      <Stack direction="row" alignItems="center" spacing={0.5}>
+        <FormControlLabel
+          control={<Switch checked={pause.enabled} onChange={(event) => onChange('enabled', event.target.checked)} />}
+          label="Suggest while I pause"
+        />
+        <Tooltip title={HELP.pause} enterTouchDelay={0} leaveTouchDelay={8000}>
+          <IconButton size="small" aria-label="About suggest while I pause">
+            <InfoOutlined fontSize="inherit" />
+          </IconButton>
+        </Tooltip>
+      </Stack>
+      <SettingSlider
+        label="Pause before suggesting (ms)"
+        help={HELP.delayMs}
+        bounds={PAUSE_DELAY_BOUNDS}
+        value={pause.delayMs}
+        onChange={(v) => onChange('delayMs', v)}
+        format={(v) => `${v} ms`}
+        disabled={!pause.enabled}
+      />
+    </Box>
+  );
+}
+
 export type SettingsPanelProps = {
   settings: GenerationSettings;
   onChange: <K extends keyof GenerationSettings>(key: K, value: GenerationSettings[K]) => void;
+  pause: SuggestOnPause;
+  onPauseChange: <K extends keyof SuggestOnPause>(key: K, value: SuggestOnPause[K]) => void;
   onReset: () => void;
 };
 
-export function SettingsPanel({ settings, onChange, onReset }: SettingsPanelProps) {
+export function SettingsPanel({ settings, onChange, pause, onPauseChange, onReset }: SettingsPanelProps) {
   const seedId = useId();
   const [seedInput, setSeedInput] = useState(settings.seed === null ? '' : String(settings.seed));
   const [seedError, setSeedError] = useState<string | null>(null);
@@ -116,15 +97,22 @@ export function SettingsPanel({ settings, onChange, onReset }: SettingsPanelProp
       <Typography variant="h2" sx={{ fontSize: '1rem', fontWeight: 600 }}>
         Settings
       </Typography>
-      <SettingSlider setting="maxNewTokens" value={settings.maxNewTokens} onChange={(v) => onChange('maxNewTokens', v)} format={String} />
+      <PauseSettings pause={pause} onChange={onPauseChange} />
+      <SettingSlider {...generationSlider('maxNewTokens')} value={settings.maxNewTokens} onChange={(v) => onChange('maxNewTokens', v)} format={String} />
       <SettingSlider
-        setting="temperature"
+        {...generationSlider('temperature')}
         value={settings.temperature}
         onChange={(v) => onChange('temperature', v)}
         format={(v) => v.toFixed(2)}
       />
-      <SettingSlider setting="topP" value={settings.topP} onChange={(v) => onChange('topP', v)} format={(v) => v.toFixed(2)} />
-      <SettingSlider setting="alternatives" value={settings.alternatives} onChange={(v) => onChange('alternatives', v)} format={String} />
+      <SettingSlider {...generationSlider('topP')} value={settings.topP} onChange={(v) => onChange('topP', v)} format={(v) => v.toFixed(2)} />
+      <SettingSlider
+        {...generationSlider('alternatives')}
+        value={settings.alternatives}
+        onChange={(v) => onChange('alternatives', v)}
+        format={String}
+        marks
+      />
       <Box>
         <Label id={`${seedId}-label`} text="Seed" help={HELP.seed} />
         <TextField

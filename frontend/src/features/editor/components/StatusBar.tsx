@@ -1,7 +1,7 @@
 /** Word and character counts, the last completion's speed and seed, and which model is answering. */
 import { Box, Button, Chip, Stack, Tooltip, Typography } from '@mui/material';
 import type { HealthState } from '../hooks/use-health';
-import type { RunStats } from '../hooks/use-completion';
+import type { RunStats } from '../model/run-stats';
 
 export function countWords(text: string): number {
   return text.split(/\s+/).filter((word) => word.length > 0).length;

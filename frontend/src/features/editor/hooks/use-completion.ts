@@ -1,53 +1,45 @@
 /**
  * Runs one streamed completion at a time and holds the resulting suggestion.
  * Stop, dismiss and a new request abort the fetch, which closes the connection so the server stops too.
+ * An automatic run (suggest-on-pause) reports its failure to the caller instead of the writer.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { GenerationSettings } from '@/config/generation';
-import { ApiError, isAbortError } from '@/lib/api-client';
-import { buildGenerateRequest, streamCompletion } from '../api/generate';
-import { addToken, finishSuggestion, ghostText, startSuggestion, stopStreaming, type Suggestion } from '../model/suggestion';
+import { isAbortError, toApiError, type ApiError } from '@/lib/api-client';
+import { streamCompletion, type DoneUpdate, type GenerateRequest } from '../api/generate';
+import { runStats, type RunStats } from '../model/run-stats';
+import { addToken, finishSuggestion, ghostText, hasAnyText, keepStreamed, startSuggestion, stopStreaming } from '../model/suggestion';
+import { useSuggestionState } from './use-suggestion-state';
 
-/** What the status bar reports about the last finished completion. */
-export type RunStats = {
-  completionTokens: number;
-  totalMs: number;
-  tokensPerSecond: number | null;
-  model: string | null;
-  seed: number | null;
-  truncated: boolean;
+export type RunOutcome = { kind: 'finished' } | { kind: 'aborted' } | { kind: 'failed'; error: ApiError };
+
+export type StartOptions = {
+  /** Asked for by suggest-on-pause, not by the writer: no error message, no notice. */
+  automatic?: boolean;
+  /** What the writer typed at the anchor after the request's text, which the suggestion must begin with. */
+  lead?: string;
 };
 
-function hasAnyText(suggestion: Suggestion): boolean {
-  return suggestion.alternatives.some((alternative) => alternative.text.length > suggestion.consumed);
-}
+const ABORTED: RunOutcome = { kind: 'aborted' };
 
 export function useCompletion() {
-  const [suggestion, setSuggestionState] = useState<Suggestion | null>(null);
-  const [generating, setGenerating] = useState(false);
+  const { suggestion, suggestionRef, updateSuggestion } = useSuggestionState();
+  /** The run in progress: null, or whether suggest-on-pause started it. */
+  const [running, setRunning] = useState<{ automatic: boolean } | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [lastRun, setLastRun] = useState<RunStats | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  // Keyboard actions and stream updates interleave; the ref lets each see the very latest suggestion.
-  const suggestionRef = useRef<Suggestion | null>(null);
   const controllerRef = useRef<AbortController | null>(null);
-
-  const updateSuggestion = useCallback((change: (current: Suggestion | null) => Suggestion | null) => {
-    const next = change(suggestionRef.current);
-    suggestionRef.current = next;
-    setSuggestionState(next);
-  }, []);
 
   const abortRunning = useCallback(() => {
     controllerRef.current?.abort();
     controllerRef.current = null;
-    setGenerating(false);
+    setRunning(null);
   }, []);
 
   const stop = useCallback(() => {
     abortRunning();
     // Keep what already streamed: the writer may still want it.
-    updateSuggestion((current) => (current && hasAnyText(current) ? stopStreaming(current) : null));
+    updateSuggestion(keepStreamed);
   }, [abortRunning, updateSuggestion]);
 
   const dismiss = useCallback(() => {
@@ -55,58 +47,58 @@ export function useCompletion() {
     updateSuggestion(() => null);
   }, [abortRunning, updateSuggestion]);
 
+  const finish = useCallback(
+    (done: DoneUpdate, automatic: boolean) => {
+      updateSuggestion((current) => {
+        const finished = current && finishSuggestion(current, done.completions);
+        return finished && hasAnyText(finished) ? finished : null;
+      });
+      if (!automatic && !done.completions.some((completion) => completion.text.length > 0)) {
+        setNotice('The model ended the text here and suggested nothing. Try a higher temperature or more text.');
+      }
+      setLastRun(runStats(done));
+    },
+    [updateSuggestion],
+  );
+
   const start = useCallback(
-    async (prompt: string, anchor: number, settings: GenerationSettings) => {
+    async (request: GenerateRequest, anchor: number, { automatic = false, lead = '' }: StartOptions = {}): Promise<RunOutcome> => {
       abortRunning();
       const controller = new AbortController();
       controllerRef.current = controller;
-      setGenerating(true);
-      setError(null);
-      setNotice(null);
-      updateSuggestion(() => startSuggestion(anchor, settings.alternatives));
+      setRunning({ automatic });
+      if (!automatic) {
+        setError(null);
+        setNotice(null);
+      }
+      updateSuggestion(() => startSuggestion(anchor, request.n, lead));
+      // A run replaced or aborted (by any edit that dismissed its suggestion) never touches the suggestion again.
       const isCurrent = () => controllerRef.current === controller && !controller.signal.aborted;
       try {
-        for await (const update of streamCompletion(buildGenerateRequest(prompt, settings), controller.signal)) {
-          if (!isCurrent()) break;
+        for await (const update of streamCompletion(request, controller.signal)) {
+          if (!isCurrent()) return ABORTED;
           if (update.kind === 'token') {
             updateSuggestion((current) => current && addToken(current, update.index, { text: update.text, logprob: update.logprob }));
           } else {
-            updateSuggestion((current) => {
-              const finished = current && finishSuggestion(current, update.completions);
-              return finished && hasAnyText(finished) ? finished : null;
-            });
-            if (!update.completions.some((completion) => completion.text.length > 0)) {
-              setNotice('The model ended the text here and suggested nothing. Try a higher temperature or more text.');
-            }
-            const seconds = update.timings.totalMs / 1000;
-            setLastRun({
-              completionTokens: update.completionTokens,
-              totalMs: update.timings.totalMs,
-              tokensPerSecond: seconds > 0 ? update.completionTokens / seconds : null,
-              model: update.model,
-              seed: update.seed,
-              truncated: update.truncated,
-            });
+            finish(update, automatic);
           }
         }
+        return { kind: 'finished' };
       } catch (caught) {
-        if (isCurrent() && !isAbortError(caught)) {
-          setError(
-            caught instanceof ApiError
-              ? caught
-              : new ApiError(`Unexpected error: ${caught instanceof Error ? caught.message : String(caught)}`, { type: 'client' }),
-          );
-          updateSuggestion((current) => (current && hasAnyText(current) ? stopStreaming(current) : null));
-        }
+        if (!isCurrent() || isAbortError(caught)) return ABORTED;
+        const failure = toApiError(caught);
+        if (!automatic) setError(failure);
+        updateSuggestion(keepStreamed);
+        return { kind: 'failed', error: failure };
       } finally {
         if (controllerRef.current === controller) {
           controllerRef.current = null;
-          setGenerating(false);
+          setRunning(null);
           updateSuggestion((current) => (current?.streaming ? stopStreaming(current) : current));
         }
       }
     },
-    [abortRunning, updateSuggestion],
+    [abortRunning, finish, updateSuggestion],
   );
 
   useEffect(() => () => controllerRef.current?.abort(), []);
@@ -115,7 +107,9 @@ export function useCompletion() {
     suggestion,
     suggestionRef,
     ghost: suggestion ? ghostText(suggestion) : '',
-    generating,
+    generating: running !== null,
+    /** The run in progress was started by suggest-on-pause (the toolbar stays quiet for it). */
+    automatic: running?.automatic ?? false,
     error,
     clearError: useCallback(() => setError(null), []),
     notice,
@@ -127,3 +121,5 @@ export function useCompletion() {
     updateSuggestion,
   };
 }
+
+export type Completion = ReturnType<typeof useCompletion>;

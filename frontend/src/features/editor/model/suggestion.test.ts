@@ -3,7 +3,9 @@ import {
   addToken,
   cycleAlternative,
   finishSuggestion,
+  followTyping,
   ghostText,
+  hasAnyText,
   nextWordLength,
   spansForRange,
   startSuggestion,
@@ -11,8 +13,8 @@ import {
   type Suggestion,
 } from './suggestion';
 
-function streamed(anchor: number, alternatives: string[][], logprob = -1): Suggestion {
-  let suggestion = startSuggestion(anchor, alternatives.length);
+function streamed(anchor: number, alternatives: string[][], logprob = -1, lead = ''): Suggestion {
+  let suggestion = startSuggestion(anchor, alternatives.length, lead);
   alternatives.forEach((tokens, index) => {
     for (const text of tokens) suggestion = addToken(suggestion, index, { text, logprob });
   });
@@ -109,5 +111,51 @@ describe('alternatives', () => {
     const finished = finishSuggestion(streamed(0, [[' a', ' STOP', ' x']]), [{ text: ' a', finishReason: 'stop' }]);
     expect(ghostText(finished)).toBe(' a');
     expect(finished.streaming).toBe(false);
+  });
+});
+
+describe('a lead the writer typed before asking', () => {
+  it('is not shown again: the ghost starts after it, and spans start at the anchor', () => {
+    const suggestion = streamed(13, [[' method', ' to']], -1, ' ');
+    expect(ghostText(suggestion)).toBe('method to');
+    const { inserted, at, spans } = takeCharacters(suggestion, 'method'.length);
+    expect([inserted, at]).toEqual(['method', 13]);
+    expect(spans).toEqual([{ start: 13, end: 19, logprob: -1, text: 'method' }]);
+  });
+
+  it('a continuation that does not begin with it shows nothing', () => {
+    const suggestion = streamed(13, [['n', ' idea']], -1, ' ');
+    expect(ghostText(suggestion)).toBe('');
+    expect(hasAnyText(suggestion)).toBe(false);
+    expect(hasAnyText(streamed(13, [[' idea']], -1, ' '))).toBe(true);
+    expect(hasAnyText(startSuggestion(13, 1, ' '))).toBe(false);
+  });
+});
+
+describe('followTyping', () => {
+  const draft = 'We train. It works.';
+  const at = 'We train'.length;
+  const suggestion = streamed(at, [[' deep', ' nets']]);
+  const typing = (typed: string) => draft.slice(0, at) + typed + draft.slice(at);
+
+  it('typing the ghost text keeps the rest of it, moved along', () => {
+    const next = followTyping(suggestion, draft, typing(' de'), at + 3);
+    expect(next && [ghostText(next), next.anchor]).toEqual(['ep nets', at + 3]);
+  });
+
+  it.each([
+    ['other characters', typing(' dx'), at + 3],
+    ['the same characters elsewhere', ' de' + draft, 3],
+    ['a deletion', draft.slice(0, at - 1) + draft.slice(at), at - 1],
+    ['text that leaves the cursor elsewhere', typing(' de'), at + 1],
+  ])('%s: null (the suggestion is dismissed)', (_, next, caret) => {
+    expect(followTyping(suggestion, draft, next, caret)).toBeNull();
+  });
+
+  it('typing all of a finished suggestion leaves nothing; of a streaming one, the stream goes on', () => {
+    const finished = finishSuggestion(suggestion, [{ text: ' deep nets', finishReason: 'length' }]);
+    expect(followTyping(finished, draft, typing(' deep nets'), at + 10)).toBeNull();
+    const next = followTyping(suggestion, draft, typing(' deep nets'), at + 10);
+    expect(next && [ghostText(next), next.streaming]).toEqual(['', true]);
   });
 });

@@ -14,19 +14,25 @@ export type Suggestion = {
   anchor: number;
   alternatives: Alternative[];
   active: number;
-  /** Characters of the active alternative already in the draft (accepted word by word or typed through). */
+  /** Characters of the active alternative already in the draft (the lead, then accepted word by word or typed through). */
   consumed: number;
+  /**
+   * What the writer had typed at the anchor beyond the prompt when asking ("" or one space, see
+   * pausePrompt): an alternative that does not begin with it does not continue the draft and shows nothing.
+   */
+  lead: string;
   /** After a word was taken, the other alternatives no longer continue the draft, so cycling stops. */
   locked: boolean;
   streaming: boolean;
 };
 
-export function startSuggestion(anchor: number, count: number): Suggestion {
+export function startSuggestion(anchor: number, count: number, lead = ''): Suggestion {
   return {
     anchor,
     alternatives: Array.from({ length: count }, () => ({ text: '', tokens: [], finishReason: null })),
     active: 0,
-    consumed: 0,
+    consumed: lead.length,
+    lead,
     locked: false,
     streaming: true,
   };
@@ -58,9 +64,20 @@ export function stopStreaming(suggestion: Suggestion): Suggestion {
   return { ...suggestion, streaming: false };
 }
 
+/** A suggestion whose stream ended early (stopped, failed): what arrived, if anything did. */
+export function keepStreamed(suggestion: Suggestion | null): Suggestion | null {
+  return suggestion && hasAnyText(suggestion) ? stopStreaming(suggestion) : null;
+}
+
 /** The not yet accepted text of the alternative on show. */
 export function ghostText(suggestion: Suggestion): string {
-  return suggestion.alternatives[suggestion.active]?.text.slice(suggestion.consumed) ?? '';
+  const text = suggestion.alternatives[suggestion.active]?.text ?? '';
+  return text.startsWith(suggestion.lead) ? text.slice(suggestion.consumed) : '';
+}
+
+/** Whether any alternative has text to show. */
+export function hasAnyText(suggestion: Suggestion): boolean {
+  return suggestion.alternatives.some(({ text }) => text.startsWith(suggestion.lead) && text.length > suggestion.consumed);
 }
 
 /** Number of alternatives the writer can cycle through. */
@@ -131,4 +148,18 @@ export function takeCharacters(
       ? null
       : { ...suggestion, anchor: suggestion.anchor + take, consumed: suggestion.consumed + take, locked: true };
   return { inserted, at: suggestion.anchor, spans, next };
+}
+
+/**
+ * The suggestion after the writer edited `previous` into `next`, leaving the cursor at `caret`:
+ * if the edit typed the ghost text's next characters at its anchor, the rest of it (it shrinks
+ * instead of flickering away); after any other edit, null.
+ */
+export function followTyping(suggestion: Suggestion, previous: string, next: string, caret: number): Suggestion | null {
+  const before = previous.slice(0, suggestion.anchor);
+  const after = previous.slice(suggestion.anchor);
+  if (!next.startsWith(before) || !next.endsWith(after)) return null;
+  const typed = next.slice(suggestion.anchor, next.length - after.length);
+  const typedThrough = typed.length > 0 && ghostText(suggestion).startsWith(typed) && caret === suggestion.anchor + typed.length;
+  return typedThrough ? takeCharacters(suggestion, typed.length).next : null;
 }
