@@ -57,7 +57,28 @@ def test_repetition_penalty_matches_transformers(penalty, seed):
 def test_temperature_matches_transformers(temperature):
     logits = random_logits(2)
     ours = unchanged(sampling.apply_temperature, logits, temperature)
-    assert_same_filter(ours, oracle(TemperatureLogitsWarper(temperature), logits))
+    theirs = oracle(TemperatureLogitsWarper(temperature), logits)
+    assert_same_filter(ours, theirs - theirs.max())  # the same softmax: shifted so the largest is 0
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 1e-38, 1e-40, 1e-45, 1e-300, 5e-324])
+def test_a_tiny_temperature_is_the_greedy_limit(temperature):
+    """As temperature -> 0 sampling tends to the argmax; below ~1e-38 logits / T used to overflow
+    to inf, the softmax became NaN and garbage was sampled (issue 14)."""
+    logits = random_logits(5)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # no warning either (underflow to 0 is the point)
+        scores = unchanged(sampling.apply_temperature, logits, temperature)
+        probabilities = np.exp(scores - scores.max())
+    assert not np.isnan(scores).any()
+    assert probabilities[int(np.argmax(logits))] == 1.0 and probabilities.sum() == 1.0
+    seen = np.array([int(np.argmax(logits))])
+    for seed in range(5):
+        for top_k, top_p, penalty in ((0, 1.0, 1.0), (50, 0.95, 1.0), (0, 0.5, 1.5), (VOCAB, 1e-300, 2.0)):
+            token = sampling.sample_token(logits, np.random.default_rng(seed), seen_ids=seen, temperature=temperature,
+                                          top_k=top_k, top_p=top_p, repetition_penalty=penalty)
+            greedy = sampling.sample_token(logits, np.random.default_rng(seed), seen_ids=seen, temperature=0,
+                                           top_k=top_k, top_p=top_p, repetition_penalty=penalty)
+            assert token == greedy
 
 
 @pytest.mark.parametrize("k", [0, 1, 5, 50, 1000, VOCAB])

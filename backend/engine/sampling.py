@@ -36,8 +36,18 @@ def apply_repetition_penalty(logits: np.ndarray, seen_ids: np.ndarray, penalty: 
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Divide by the temperature (> 0; temperature 0 means greedy and never gets here)."""
-    return logits / np.float32(temperature)
+    """(logits - max) / temperature, for a temperature > 0 (0 means greedy and never gets here).
+
+    The same distribution as logits / temperature, but every score is <= 0 and the largest is
+    exactly 0, so however small the temperature, the others can only overflow towards -inf
+    (probability 0) and the softmax tends to the argmax, as sampling does when temperature -> 0.
+    Dividing first overflowed to +inf below about 1e-38 and the softmax became NaN (issue 14)."""
+    shifted = logits - logits.max()
+    divisor = np.float32(temperature)
+    if divisor == 0:  # below float32's smallest subnormal (1.4e-45): divide in float64 instead
+        shifted, divisor = shifted.astype(np.float64), np.float64(temperature)
+    with np.errstate(over="ignore"):
+        return shifted / divisor
 
 
 def top_k_candidates(logits: np.ndarray, k: int) -> np.ndarray:
@@ -138,6 +148,6 @@ def sample_token(
     candidates = top_k_candidates(scores, top_k) if top_k > 0 else None
     if candidates is not None:
         scores = scores[candidates]  # [k]
-    weights = np.exp(scores - scores.max())  # unnormalised softmax; -inf never occurs here
+    weights = np.exp(scores - scores.max())  # unnormalised softmax; -inf (a tiny temperature) gives 0
     token = _draw_from_nucleus(weights, top_p, rng)
     return int(candidates[token]) if candidates is not None else token
