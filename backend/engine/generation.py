@@ -22,13 +22,17 @@ from backend.engine.tokenizer import TextTokenizer
 
 
 def fit_context(prompt_ids: list[int], max_new_tokens: int, n_positions: int) -> tuple[list[int], int, bool]:
-    """(prompt ids kept, new tokens allowed, truncated): BOS + prompt + new tokens fit n_positions,
-    keeping the most recent prompt tokens; new tokens shrink only when the window could not hold
-    even one prompt token next to them."""
+    """(prompt ids kept, new tokens allowed, truncated): BOS + prompt + new tokens fit n_positions.
+
+    The prompt loses its oldest tokens only to leave room for min(max_new_tokens, half the
+    window) new tokens, so a long request can never push the prompt out (it once kept 1 of 5
+    prompt tokens to make room for 512 new ones: issue 14). New tokens are then allowed up to
+    the end of the window: a completion asking for more than that ends with finish_reason
+    "length" when the context is full."""
     room = n_positions - 1  # BOS takes one position
-    max_new = max(1, min(max_new_tokens, room - min(1, len(prompt_ids))))
-    kept = prompt_ids[len(prompt_ids) - min(len(prompt_ids), room - max_new) :]
-    return kept, max_new, len(kept) < len(prompt_ids)
+    reserve = min(max_new_tokens, room - room // 2)
+    kept = prompt_ids[len(prompt_ids) - min(len(prompt_ids), room - reserve) :]
+    return kept, min(max_new_tokens, room - len(kept)), len(kept) < len(prompt_ids)
 
 
 class StopStrings:
