@@ -11,12 +11,17 @@ missing or corrupt model directory does not stop the app: it logs one line, /hea
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Mapping
 
 from flask import Flask
 
 from backend import config
+
+# The directories of an absolute path ("/srv/app/models/x/model.onnx" -> "model.onnx"), as
+# onnxruntime and the OS put them in their error messages.
+ABSOLUTE_DIRECTORY = re.compile(r"(?<![\w.~-])/(?:[^\s/'\"()\[\]:,]+/)+")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -67,5 +72,6 @@ def load_engine(app: Flask) -> None:
                         info["load_seconds"], app.config["INTRA_OP_THREADS"])
         return
     reason = " ".join(reason.split())  # one line, whatever the exception's message looked like
-    app.extensions["engine_error"] = reason
+    # Clients are told what is wrong, not where the server keeps its files; the log says both.
+    app.extensions["engine_error"] = ABSOLUTE_DIRECTORY.sub("", reason)
     app.logger.error("model not loaded from %s: %s; /health and generation answer 503", model_dir, reason)

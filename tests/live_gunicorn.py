@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,23 +30,32 @@ def free_port() -> int:
 
 
 def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = START_TIMEOUT,
-                       log: Callable[[], str] = lambda: "") -> dict:
-    """Poll `base`/health until it answers 200 and return its JSON body; fail if `process` exits or
-    `timeout` seconds pass (`log` supplies the server's output for the message)."""
+                       log: Callable[[], str] = lambda: "", status: int = 200) -> dict:
+    """Poll `base`/health until it answers `status` (200: the model is loaded; 503: a test of a
+    model that must fail to load) and return its JSON body; fail if `process` exits or `timeout`
+    seconds pass (`log` supplies the server's output for the message)."""
     deadline = time.monotonic() + timeout
     while True:
         assert process.poll() is None, f"server exited with {process.returncode}:\n{log()}"
         assert time.monotonic() < deadline, f"server not healthy after {timeout} s:\n{log()}"
-        with contextlib.suppress(OSError, ValueError):  # refused, 503 (HTTPError), or a half-written body
+        try:
             with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                return json.load(response)
+                if status == 200:
+                    return json.load(response)
+        except urllib.error.HTTPError as error:
+            if error.code == status:
+                return json.load(error)
+        except (OSError, ValueError):  # refused, or a half-written body
+            pass
         time.sleep(0.1)
 
 
 @contextlib.contextmanager
-def live_server(model_dir: Path, tmp_path: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start gunicorn over `model_dir`, wait for /health, yield (base_url, process). Keyword
-    arguments are environment variables (e.g. AUTOCOMPLETE_FRONTEND_DIR) over the defaults."""
+def live_server(model_dir: Path, tmp_path: Path, *, health_status: int = 200,
+                **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start gunicorn over `model_dir`, wait for /health to answer `health_status`, yield
+    (base_url, process). Other keyword arguments are environment variables (e.g.
+    AUTOCOMPLETE_FRONTEND_DIR) over the defaults."""
     port = free_port()
     metrics_dir = tmp_path / f"metrics-{port}"
     metrics_dir.mkdir()
@@ -58,7 +68,7 @@ def live_server(model_dir: Path, tmp_path: Path, **env: str) -> Iterator[tuple[s
                                    cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_until_healthy(base, process, log=log_path.read_text)
+            wait_until_healthy(base, process, log=log_path.read_text, status=health_status)
             yield base, process
         finally:
             if process.poll() is None:

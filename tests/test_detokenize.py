@@ -78,3 +78,19 @@ def test_arbitrary_ids_decode_like_tokenizers(tokenizer, table, seed):
 def test_end_of_text_is_skipped(tokenizer, table):
     ids = tokenizer.encode("a b", add_special_tokens=False).ids + [50256]
     assert "".join(decode_pieces(table, ids)) == tokenizer.decode(ids) == "a b"
+
+
+def test_a_corpus_tokenizer_with_end_of_text_at_id_0():
+    """Issue 10: a byte-level BPE trained on abstracts, <|endoftext|> first (id 0). Every piece
+    still adds up to tokenizers' own decode, the special token has no text wherever it sits, and
+    an id past the tokenizer (a model vocab padded beyond it) decodes to nothing."""
+    from tests.small_vocab_model import train_tokenizer
+
+    small = train_tokenizer()
+    table = token_bytes_table(small)
+    assert len(table) == small.get_vocab_size() and table[0] == b""
+    ids = small.encode("Deep networks généralisent 🙂 well.", add_special_tokens=False).ids
+    rng = np.random.default_rng(0)
+    for sequence in (ids, [0, *ids, 0, *ids[:3]], rng.integers(0, len(table), 200).tolist()):
+        assert "".join(decode_pieces(table, sequence)) == small.decode(sequence)
+    assert decode_pieces(table, [len(table), len(table) + 5]) == ["", "", ""]

@@ -8,6 +8,7 @@ plain onnxruntime loop that recomputes the whole sequence every step (no cache),
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -239,8 +240,13 @@ def test_stop_strings_table(stops, pieces, released, stopped):
     [
         (10, 40, 128, (10, 40, False)),
         (100, 40, 128, (87, 40, True)),  # keep the 87 most recent prompt tokens
-        (10, 512, 128, (1, 126, True)),  # new tokens shrink to leave one prompt token
+        (10, 512, 128, (10, 117, False)),  # the prompt stays whole; new tokens fill the window
+        (5, 512, 256, (5, 250, False)),  # issue 14: this kept 1 prompt token and generated 254
+        (100, 512, 128, (63, 64, True)),  # a long prompt keeps half the window (127 // 2 = 63)
+        (100, 64, 128, (63, 64, True)),
+        (100, 65, 128, (63, 64, True)),  # reserve capped at half the window: 64 of the 65 fit
         (0, 40, 128, (0, 40, False)),
+        (1, 1, 2, (0, 1, True)),  # a window of BOS + 1 token: only the new token fits
     ],
 )
 def test_fit_context_table(prompt_len, max_new, n_positions, expected):
@@ -366,12 +372,20 @@ def corrupt(name: str, content: bytes | None):
         (corrupt("config.json", b"{"), "not valid JSON"),
         (corrupt("config.json", json.dumps({"n_layer": 2}).encode()), "lacks integer field(s) n_head"),
         (corrupt("config.json", json.dumps({**TINY, "n_layer": 3}).encode()), "missing past_key_values.2.key"),
+        # A config.json that disagrees with the graph must fail the load, not every request (issue 14).
+        (corrupt("config.json", json.dumps({**TINY, "n_head": 4}).encode()), "test generation .*n_head=4"),
+        (corrupt("config.json", json.dumps({**TINY, "n_embd": 32}).encode()), "test generation .*n_embd=32"),
+        (corrupt("config.json", json.dumps({**TINY, "vocab_size": 50000}).encode()), "vocab_size 50000"),
+        (corrupt("config.json", json.dumps({**TINY, "vocab_size": 60000}).encode()), r"logits are \[1, 50257\]"),
+        (corrupt("config.json", json.dumps({**TINY, "n_positions": 256}).encode()), "test generation .*n_positions=256"),
+        (corrupt("config.json", json.dumps({**TINY, "eos_token_id": 60000}).encode()), "end of text 60000"),
     ],
 )
 def test_broken_model_directory_raises_model_load_error(tiny_model_dir, tmp_path, damage, message):
     broken = shutil.copytree(tiny_model_dir, tmp_path / "model")
     damage(broken)
-    with pytest.raises(ModelLoadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    pattern = message if ".*" in message or "\\[" in message else re.escape(message)
+    with pytest.raises(ModelLoadError, match=pattern):
         Engine.load(broken)
 
 

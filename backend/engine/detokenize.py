@@ -47,8 +47,9 @@ class IncrementalDecoder:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def add(self, token_id: int) -> str:
-        """Text made complete by this token ("" while a character is still incomplete)."""
-        return self._utf8.decode(self._table[token_id])
+        """Text made complete by this token ("" while a character is still incomplete). An id past
+        the tokenizer's vocabulary (a model whose vocab_size was padded beyond it) has no text."""
+        return self._utf8.decode(self._table[token_id] if token_id < len(self._table) else b"")
 
     def flush(self) -> str:
         """Whatever is pending at the end (an incomplete character becomes U+FFFD)."""

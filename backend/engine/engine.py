@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from backend.engine.generation import generate_events
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
-from backend.engine.session import DecoderSession
-from backend.engine.tokenizer import TextTokenizer
+from backend.engine.session import DecoderSession, KVCache
+from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
 
 _QUANTIZED_OPS = (b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul", b"DequantizeLinear", b"MatMulNBits")
 _CONFIG_FIELDS = ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")
@@ -46,15 +48,68 @@ def _is_quantized(model_path: Path) -> bool:
 def _read_config(model_dir: Path) -> dict:
     path = model_dir / "config.json"
     if not path.is_file():
-        raise ModelLoadError(f"{path} is missing: the model directory needs the GPT-2 config.json")
+        raise ModelLoadError("config.json is missing: the model directory needs the GPT-2 config.json")
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{path} is not valid JSON: {error}") from error
+        raise ModelLoadError(f"config.json is not valid JSON: {error}") from error
     missing = [f for f in _CONFIG_FIELDS if not isinstance(config.get(f), int)]
     if missing:
-        raise ModelLoadError(f"{path} lacks integer field(s) {', '.join(missing)}")
+        raise ModelLoadError(f"config.json lacks integer field(s) {', '.join(missing)}")
     return config
+
+
+def _end_of_text_id(config: dict, tokenizer: TextTokenizer) -> int:
+    """config.json's eos_token_id, else the tokenizer's <|endoftext|> (whatever its id: a corpus
+    tokenizer may put it at 0); it is also every prompt's first token, as in training."""
+    eos = config.get("eos_token_id")
+    if isinstance(eos, int) and not isinstance(eos, bool):
+        return eos
+    eos = tokenizer.token_id(END_OF_TEXT)
+    if eos is None:
+        raise ModelLoadError(f"config.json has no eos_token_id and tokenizer.json has no {END_OF_TEXT} token")
+    return eos
+
+
+def _check_generates(session: DecoderSession, config: dict, eos_id: int, tokenizer_size: int) -> None:
+    """Prove the model can generate before /health says so (issue 14): one prefill and one decode
+    step, then one step at the last position of the context, each checked against config.json's
+    shapes. A config.json that disagrees with the graph (n_head, n_embd, vocab_size, n_positions)
+    otherwise loads fine and fails every request."""
+    vocab, heads, n_positions = config["vocab_size"], config["n_head"], config["n_positions"]
+    if not 0 <= eos_id < vocab or tokenizer_size > vocab:
+        raise ModelLoadError(f"tokenizer.json ({tokenizer_size} tokens, end of text {eos_id}) does not fit "
+                             f"config.json's vocab_size {vocab}")
+    head_shape = (heads, config["n_embd"] // heads)
+    try:
+        logits, cache = session.prefill([eos_id])
+        logits, cache = session.decode(np.array([eos_id]), cache)
+        problems = _shape_problems(logits, cache, vocab, head_shape, 2)
+        if n_positions > 2:  # the last position the context allows: its position embedding must exist
+            full = KVCache([np.zeros((1, heads, n_positions - 1, head_shape[1]), np.float32)
+                            for _ in cache.tensors])
+            logits, cache = session.decode(np.array([eos_id]), full)
+            problems += _shape_problems(logits, cache, vocab, head_shape, n_positions)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # onnxruntime refuses inputs shaped by a config that is not the graph's
+        raise ModelLoadError(f"model.onnx fails a test generation with config.json's shapes "
+                             f"(n_head={heads}, n_embd={config['n_embd']}, n_positions={n_positions}): "
+                             f"{' '.join(str(error).split())[:300]}") from error
+    if problems:
+        raise ModelLoadError(f"model.onnx disagrees with config.json: {'; '.join(problems)}")
+
+
+def _shape_problems(logits: np.ndarray, cache: KVCache, vocab: int, head_shape: tuple[int, int], length: int) -> list[str]:
+    problems = []
+    if logits.shape != (1, vocab):
+        problems.append(f"logits are {list(logits.shape)}, expected [1, {vocab}] (vocab_size)")
+    elif not np.isfinite(logits).all():
+        problems.append("logits are not finite")
+    expected = (1, head_shape[0], length, head_shape[1])
+    if any(t.shape != expected for t in cache.tensors):
+        problems.append(f"the KV cache is {list(cache.tensors[0].shape)}, expected {list(expected)} (n_head, n_embd)")
+    return problems
 
 
 class Engine:
@@ -63,7 +118,7 @@ class Engine:
         self.session = session
         self.tokenizer = tokenizer
         self.n_positions = config["n_positions"]
-        self.eos_id = int(config.get("eos_token_id", 50256))
+        self.eos_id = _end_of_text_id(config, tokenizer)
         parameters = gpt2_parameter_count(config["n_layer"], config["n_embd"], config["n_positions"], config["vocab_size"])
         self.info = {
             "name": model_dir.resolve().name,
@@ -80,10 +135,10 @@ class Engine:
         start = time.perf_counter()
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
-            raise ModelLoadError(f"model directory {model_dir} does not exist")
+            raise ModelLoadError(f"model directory {model_dir.name!r} does not exist")
         config = _read_config(model_dir)
         if not (model_dir / "model.onnx").is_file():
-            raise ModelLoadError(f"{model_dir / 'model.onnx'} is missing")
+            raise ModelLoadError("model.onnx is missing")
         tokenizer = TextTokenizer(model_dir)
         session = DecoderSession(
             model_dir / "model.onnx",
@@ -92,6 +147,7 @@ class Engine:
             n_embd=config["n_embd"],
             intra_op_threads=intra_op_threads,
         )
+        _check_generates(session, config, _end_of_text_id(config, tokenizer), tokenizer.vocab_size)
         return cls(model_dir, config, session, tokenizer, round(time.perf_counter() - start, 3))
 
     def stream(self, text: str, params: GenerationParams) -> Iterator[TokenEvent | GenerationResult]:

@@ -62,20 +62,20 @@ class DecoderSession:
         try:
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile types
-            raise ModelLoadError(f"{model_path} could not be loaded by onnxruntime: {error}") from error
+            raise ModelLoadError(f"{Path(model_path).name} could not be loaded by onnxruntime: {error}") from error
         input_shapes = {i.name: i.shape for i in self.session.get_inputs()}
         inputs = set(input_shapes)
         outputs = {o.name for o in self.session.get_outputs()}
         if n_layer is None:
             n_layer = sum(1 for name in inputs if name.startswith("past_key_values.") and name.endswith(".key"))
             if n_layer == 0:
-                raise ModelLoadError(f"{model_path} is not a decoder with a KV cache: it has no past_key_values inputs")
+                raise ModelLoadError(f"{Path(model_path).name} is not a decoder with a KV cache: it has no past_key_values inputs")
         self.past_names = [f"past_key_values.{i}.{kind}" for i in range(n_layer) for kind in ("key", "value")]
         self.present_names = [name.replace("past_key_values.", "present.") for name in self.past_names]
         missing = ({"input_ids", "attention_mask", *self.past_names} - inputs) | ({"logits", *self.present_names} - outputs)
         if missing:
             raise ModelLoadError(
-                f"{model_path} is not a decoder with a KV cache matching config.json (n_layer={n_layer}): "
+                f"{Path(model_path).name} is not a decoder with a KV cache matching config.json (n_layer={n_layer}): "
                 f"missing {', '.join(sorted(missing))}"
             )
         self.has_position_ids = "position_ids" in inputs
