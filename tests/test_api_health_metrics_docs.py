@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backend import create_app
 from backend.api.openai_compat import LOGPROBS_MAX
-from backend.api.validation import BOUNDS, SEED_MAX, STOP_MAX_COUNT, TEXT_MAX_CHARS
+from backend.api.validation import BOUNDS, SEED_MAX, STOP_MAX_COUNT, TEXT_MAX_CHARS, bounds
 
 PROMPT = "We propose a method to"
 
@@ -110,7 +110,7 @@ def test_spec_bounds_are_the_enforced_bounds(client, tiny_engine):
                                   "/metrics", "/openapi.json", "/docs"}
     schemas = spec["components"]["schemas"]
     fields = schemas["GenerateRequest"]["properties"]
-    for name, bound in BOUNDS.items():
+    for name, bound in bounds(tiny_engine.info["vocab_size"]).items():
         low = "exclusiveMinimum" if bound.exclusive_minimum else "minimum"
         assert (fields[name][low], fields[name]["maximum"], fields[name]["default"]) == \
             (bound.minimum, bound.maximum, bound.default)

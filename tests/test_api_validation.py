@@ -12,9 +12,10 @@ import json
 
 import pytest
 
-from backend.api.validation import BOUNDS, SEED_MAX, TEXT_MAX_CHARS
+from backend.api.validation import BOUNDS, SEED_MAX, TEXT_MAX_CHARS, bounds
 
 GENERATION_PATHS = ["/generate", "/generate/stream"]
+TINY_VOCAB = 50257  # the tiny test model keeps GPT-2's vocabulary (tests/tiny_model.py)
 
 # (body, field, words the message must contain)
 FIELD_ERRORS = [
@@ -137,7 +138,7 @@ def test_body_over_the_limit_is_413(make_app, path):
 
 
 def bound_values(name):
-    bound = BOUNDS[name]
+    bound = bounds(TINY_VOCAB)[name]
     low = bound.minimum + (1e-6 if bound.exclusive_minimum else 0)
     return [int(low) if bound.integer else low, int(bound.maximum) if bound.integer else bound.maximum]
 

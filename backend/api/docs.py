@@ -15,7 +15,9 @@ bp = Blueprint("docs", __name__, template_folder="templates")
 
 def spec() -> dict:
     engine = current_app.extensions.get("engine")
-    return build_spec(engine.info["name"] if engine is not None else None)
+    if engine is None:
+        return build_spec()
+    return build_spec(engine.info["name"], engine.info["vocab_size"])
 
 
 @bp.get("/openapi.json")

@@ -20,4 +20,5 @@ def health():
         return jsonify({"status": "error", "reason": reason}), 503
     info = engine.info
     return jsonify({"status": "ok", "model": info["name"], "quantization": info["quantization"],
-                    "parameters": info["parameters"], "load_seconds": info["load_seconds"]})
+                    "parameters": info["parameters"], "load_seconds": info["load_seconds"],
+                    "context_length": info["context_length"], "vocab_size": info["vocab_size"]})

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from backend.api import generation
 from backend.api.errors import ApiError, ValidationError
-from backend.api.validation import (BOUNDS, Bound, check_bool, check_number, check_seed, check_stop,
-                                    check_text, read_json_object, reject_unknown, type_name)
+from backend.api.validation import (Bound, bounds, check_bool, check_number, check_seed, check_stop, check_text,
+                                    read_json_object, reject_unknown, served_vocab_size, type_name)
 from backend.engine import GenerationParams, GenerationResult, TokenEvent
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -33,10 +34,10 @@ COMPLETION_FIELDS = ("model", "prompt", *RENAMED, "stop", "seed", "stream", "str
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length"}
 
 
-def openai_bound(name: str) -> Bound:
+def openai_bound(name: str, vocab_size: int | None) -> Bound:
+    """The bound of OpenAI field `name`: /generate's, with OpenAI's default."""
     target, default = RENAMED[name]
-    bound = BOUNDS[target]
-    return Bound(bound.integer, bound.minimum, bound.maximum, default, bound.description, bound.exclusive_minimum)
+    return replace(bounds(vocab_size)[target], default=default)
 
 
 def parse_completion(body: dict) -> dict:
@@ -52,7 +53,8 @@ def parse_completion(body: dict) -> dict:
         if len(prompt) != 1:
             raise ValidationError("prompt", f"prompt must be a string or a list of exactly one string, got {len(prompt)} items")
         prompt = prompt[0]
-    numbers = {RENAMED[name][0]: check_number(name, body[name], openai_bound(name))
+    vocab_size = served_vocab_size()
+    numbers = {RENAMED[name][0]: check_number(name, body[name], openai_bound(name, vocab_size))
                for name in RENAMED if body.get(name) is not None}
     defaults = {RENAMED[name][0]: RENAMED[name][1] for name in RENAMED}
     logprobs = body.get("logprobs")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from backend.api.errors import ERROR_TYPES
 from backend.api.openai_compat import LOGPROBS_MAX, RENAMED, openai_bound
-from backend.api.validation import (BOUNDS, LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
-                                    STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound)
+from backend.api.validation import (LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
+                                    STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound, bounds)
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -22,8 +22,9 @@ def ref(name: str) -> dict:
 
 def number_schema(bound: Bound, nullable: bool = False) -> dict:
     kind = "integer" if bound.integer else "number"
-    schema = {"type": [kind, "null"] if nullable else kind, "maximum": bound.maximum,
-              "default": bound.default, "description": bound.description}
+    schema = {"type": [kind, "null"] if nullable else kind, "default": bound.default, "description": bound.description}
+    if bound.maximum is not None:
+        schema["maximum"] = bound.maximum
     schema["exclusiveMinimum" if bound.exclusive_minimum else "minimum"] = bound.minimum
     return schema
 
@@ -44,8 +45,8 @@ def obj(properties: dict, required: list[str] | None = None, **extra) -> dict:
     return {"type": "object", "properties": properties, "required": required or list(properties), **extra}
 
 
-def schemas(model_name: str | None) -> dict:
-    generate_request = obj({"text": TEXT, **{name: number_schema(b) for name, b in BOUNDS.items()},
+def schemas(model_name: str | None, vocab_size: int | None) -> dict:
+    generate_request = obj({"text": TEXT, **{name: number_schema(b) for name, b in bounds(vocab_size).items()},
                             "seed": SEED, "stop": {**STOP_LIST, "default": [], "description": STOP_DESCRIPTION},
                             "logprobs": {"type": "boolean", "default": False, "description": LOGPROBS_DESCRIPTION}},
                            ["text"], additionalProperties=False)
@@ -70,7 +71,7 @@ def schemas(model_name: str | None) -> dict:
     completion_request = obj({
         "model": model_field,
         "prompt": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "minItems": 1, "maxItems": 1}]},
-        **{name: number_schema(openai_bound(name), nullable=True) for name in RENAMED},
+        **{name: number_schema(openai_bound(name, vocab_size), nullable=True) for name in RENAMED},
         "stop": {"oneOf": [STOP_ITEM, STOP_LIST, {"type": "null"}], "description": STOP_DESCRIPTION},
         "seed": SEED,
         "stream": {"type": ["boolean", "null"], "default": False},
@@ -100,7 +101,10 @@ def schemas(model_name: str | None) -> dict:
         "ModelList": obj({"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}),
         "Health": obj({"status": {"const": "ok"}, "model": {"type": "string"},
                        "quantization": {"enum": ["int8", "fp32"]}, "parameters": INTEGER,
-                       "load_seconds": {"type": "number"}}),
+                       "load_seconds": {"type": "number"},
+                       "context_length": {**INTEGER, "description": "Tokens the model sees at once, its "
+                                          "start-of-text token included."},
+                       "vocab_size": {**INTEGER, "description": "Tokens in the model's vocabulary: top_k's maximum."}}),
         "HealthError": obj({"status": {"enum": ["loading", "error"]}, "reason": {"type": "string"}}),
     }
 
@@ -134,8 +138,9 @@ def generation_operation(summary: str, description: str, ok: dict) -> dict:
                      "responses": {"200": ok, **errors("Error", 400, 413, 415, 422, 429, 503)}}}
 
 
-def build_spec(model_name: str | None = None) -> dict:
-    """The whole OpenAPI document; `model_name` (when loaded) pins /v1/completions' model field."""
+def build_spec(model_name: str | None = None, vocab_size: int | None = None) -> dict:
+    """The whole OpenAPI document; `model_name` (when loaded) pins /v1/completions' model field and
+    `vocab_size` is top_k's maximum (the served model's vocabulary; unbounded when none is loaded)."""
     # OpenAPI 3.1 reads an event stream's schema as the schema of each event, parsed into its
     # fields; `data` holds one JSON document.
     json_text = {"type": "string", "contentMediaType": JSON}
@@ -184,5 +189,5 @@ def build_spec(model_name: str | None = None) -> dict:
             "/docs": {"get": {"summary": "This document as a web page",
                               "responses": {"200": response("HTML.", {"type": "string"}, "text/html")}}},
         },
-        "components": {"schemas": schemas(model_name)},
+        "components": {"schemas": schemas(model_name, vocab_size)},
     }

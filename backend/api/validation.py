@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from flask import request
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.api.errors import ApiError, ValidationError
@@ -22,36 +22,55 @@ TEXT_MAX_CHARS = 20_000
 STOP_MAX_COUNT = 4
 STOP_MAX_CHARS = 100
 SEED_MAX = 2**32 - 1  # every RNG seeds from this range; JavaScript clients keep it exact too
-VOCAB_SIZE = 50_257  # GPT-2's vocabulary: a larger top_k would be the same as none
 
 
 @dataclass(frozen=True)
 class Bound:
-    """A numeric field: its JSON type, inclusive range (minimum exclusive where said) and default."""
+    """A numeric field: its JSON type, inclusive range (minimum exclusive where said) and default.
+    A maximum of None means none (top_k's while no model is loaded)."""
 
     integer: bool
     minimum: float
-    maximum: float
+    maximum: float | None
     default: float
     description: str
     exclusive_minimum: bool = False
 
     def describe(self, name: str) -> str:
         low = ">" if self.exclusive_minimum else ">="
-        return f"{name} must be {low} {fmt(self.minimum)} and <= {fmt(self.maximum)}"
+        high = "" if self.maximum is None else f" and <= {fmt(self.maximum)}"
+        return f"{name} must be {low} {fmt(self.minimum)}{high}"
 
 
 # Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.
+# top_k's maximum is the served model's vocabulary size: bounds() fills it in.
 BOUNDS: dict[str, Bound] = {
-    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most."),
-    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding."),
+    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most. The prompt keeps "
+                            "room for them up to half the model's context; a completion that reaches the "
+                            "end of the context stops there, with finish_reason length."),
+    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding (and a "
+                         "temperature close to 0 gives the same tokens)."),
     "top_p": Bound(False, 0, 1, 0.95, "Nucleus sampling: keep the smallest set of tokens whose "
                    "probability adds up to top_p.", exclusive_minimum=True),
-    "top_k": Bound(True, 0, VOCAB_SIZE, 0, "Keep only the k most likely tokens; 0 turns it off."),
+    "top_k": Bound(True, 0, None, 0, "Keep only the k most likely tokens; 0 turns it off. At most "
+                   "the served model's vocabulary size (GET /health: vocab_size)."),
     "repetition_penalty": Bound(False, 1, 2, 1.0, "Divide the logits of tokens already in the "
                                 "text by this (CTRL's penalty); 1 turns it off."),
     "n": Bound(True, 1, 4, 1, "How many completions to generate for the one prompt."),
 }
+
+
+def bounds(vocab_size: int | None) -> dict[str, Bound]:
+    """BOUNDS for a model with `vocab_size` tokens (a larger top_k would be the same as none);
+    None when no model is loaded leaves top_k without a maximum (generation answers 503 anyway)."""
+    return {**BOUNDS, "top_k": replace(BOUNDS["top_k"], maximum=vocab_size)}
+
+
+def served_vocab_size() -> int | None:
+    """The loaded model's vocabulary size (config.json's vocab_size), None when none is loaded."""
+    engine = current_app.extensions.get("engine")
+    return engine.info["vocab_size"] if engine is not None else None
+
 SEED_DESCRIPTION = "Seed for sampling, for reproducible output; null draws one (returned in the response)."
 TEXT_DESCRIPTION = "The abstract so far; the completion continues it."
 STOP_DESCRIPTION = "Strings that end a completion when generated (not included in it)."
@@ -118,7 +137,7 @@ def check_number(name: str, value: object, bound: Bound) -> int | float:
             raise ValidationError(name, f"{name} must be {kind}, got {value}")
         value = int(value)
     too_low = value <= bound.minimum if bound.exclusive_minimum else value < bound.minimum
-    if too_low or value > bound.maximum:
+    if too_low or (bound.maximum is not None and value > bound.maximum):
         raise ValidationError(name, f"{bound.describe(name)}, got {value}")
     return value if bound.integer else float(value)
 
@@ -182,7 +201,8 @@ def parse_generate(body: dict) -> tuple[str, GenerationParams]:
     if "text" not in body:
         raise ValidationError("text", "text is required")
     text = check_text("text", body["text"])
-    numbers = {name: check_number(name, body[name], bound) for name, bound in BOUNDS.items() if name in body}
+    limits = bounds(served_vocab_size())
+    numbers = {name: check_number(name, body[name], bound) for name, bound in limits.items() if name in body}
     return text, GenerationParams(
         **numbers,
         seed=check_seed("seed", body.get("seed")),
