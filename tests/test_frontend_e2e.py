@@ -1,10 +1,11 @@
 """The editor end to end: the built front end, served by the real gunicorn server over the tiny
-model, driven in Debian's Chromium by frontend/e2e/editor.e2e.mjs (node:test + playwright-core).
+model, driven in Debian's Chromium by frontend/e2e/*.e2e.mjs (node:test + playwright-core).
 
-The browser script holds the scenarios (stream, accept, controls, stop, errors, layout,
-screenshot); this test builds what is missing, starts the server on a free loopback port, runs
-the script with BASE_URL and fails with its output if any scenario fails. It never skips: a
-missing Node, npm install or Chromium is a failure that says what to install.
+The browser scripts hold the scenarios (stream, accept, controls, stop, errors, layout,
+screenshot; suggest-on-pause); this test builds what is missing, starts the server on a free
+loopback port, runs the scripts with BASE_URL (and SERVER_PID, which the cancellation scenario
+pauses) and fails with their output if any scenario fails. It never skips: a missing Node, npm
+install or Chromium is a failure that says what to install.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from tests.live_gunicorn import live_server
 REPO = Path(__file__).resolve().parent.parent
 FRONTEND = REPO / "frontend"
 DIST_INDEX = FRONTEND / "dist" / "index.html"
-E2E_SCRIPT = FRONTEND / "e2e" / "editor.e2e.mjs"
+E2E_SCRIPTS = [FRONTEND / "e2e" / "editor.e2e.mjs", FRONTEND / "e2e" / "suggest-on-pause.e2e.mjs"]
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCREENSHOT = REPO / "artifacts" / "e2e" / "editor.png"
-E2E_TIMEOUT_S = 300
+E2E_TIMEOUT_S = 420  # both scripts, one after the other, on a busy machine
 
 
 def run(command: list[str], what: str, timeout: int) -> None:
@@ -54,11 +55,17 @@ def built_frontend() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server_url(built_frontend, tiny_model_dir, tmp_path_factory):
-    """gunicorn exactly as `make run` starts it, serving the built editor and the tiny model."""
+def server(built_frontend, tiny_model_dir, tmp_path_factory):
+    """gunicorn exactly as `make run` starts it, serving the built editor and the tiny model:
+    (base URL, master process)."""
     with live_server(tiny_model_dir, tmp_path_factory.mktemp("frontend-e2e"),
-                     AUTOCOMPLETE_FRONTEND_DIR=str(built_frontend)) as (url, _):
-        yield url
+                     AUTOCOMPLETE_FRONTEND_DIR=str(built_frontend)) as (url, process):
+        yield url, process
+
+
+@pytest.fixture(scope="module")
+def server_url(server):
+    return server[0]
 
 
 def test_server_serves_the_built_editor(server_url):
@@ -67,15 +74,17 @@ def test_server_serves_the_built_editor(server_url):
     assert '<div id="root">' in page and "<title>Abstract autocomplete</title>" in page
 
 
-def test_editor_in_a_real_browser(server_url):
+def test_editor_in_a_real_browser(server):
+    server_url, process = server
     if not CHROMIUM.is_file():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` (or `make chromium`)")
     if SCREENSHOT.exists():
         SCREENSHOT.unlink()
-    env = {**os.environ, "BASE_URL": server_url, "CHROMIUM_PATH": str(CHROMIUM),
+    env = {**os.environ, "BASE_URL": server_url, "SERVER_PID": str(process.pid), "CHROMIUM_PATH": str(CHROMIUM),
            "SCREENSHOT_PATH": os.environ.get("SCREENSHOT_PATH", str(SCREENSHOT))}
-    done = subprocess.run(["node", "--test", "--test-reporter=spec", str(E2E_SCRIPT)], cwd=FRONTEND, env=env,
-                          capture_output=True, text=True, timeout=E2E_TIMEOUT_S)
+    # One file at a time: scenarios read server-wide counters, and one pauses the server.
+    command = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *map(str, E2E_SCRIPTS)]
+    done = subprocess.run(command, cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=E2E_TIMEOUT_S)
     print(done.stdout)
     print(done.stderr, file=sys.stderr)
     assert done.returncode == 0, f"browser scenarios failed:\n{done.stdout[-8000:]}\n{done.stderr[-4000:]}"

@@ -1,47 +1,44 @@
 /**
- * Browser plumbing for the end-to-end scenarios in editor.e2e.mjs: Debian's Chromium through
- * playwright-core, a fresh profile per scenario, and waits that read the page as a user would.
+ * Browser plumbing for the end-to-end scenarios (*.e2e.mjs): Debian's Chromium (browser.mjs),
+ * a fresh profile per scenario, and waits that read the page as a user would.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 export const BASE_URL = process.env.BASE_URL;
 if (!BASE_URL) throw new Error('Set BASE_URL to the server under test, e.g. http://127.0.0.1:8000');
 const here = dirname(fileURLToPath(import.meta.url));
 export const SCREENSHOT_PATH = resolve(process.env.SCREENSHOT_PATH ?? resolve(here, '../../artifacts/e2e/editor.png'));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TIMEOUT = 30_000; // one browser action or wait
 export const TEST_TIMEOUT = 90_000; // one scenario
 
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // No background traffic: the test machine has no network and the logs stay readable.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
 });
 
-/** A fresh profile (empty localStorage) per test; collects page errors and the generate requests. */
-export async function openEditor({ viewport = { width: 1280, height: 860 }, colorScheme = 'light' } = {}) {
+/** Suggest-on-pause as the settings panel stores it (see src/config/suggest-on-pause.ts). */
+export const PAUSE_KEY = 'abstract-autocomplete:suggest-on-pause:v1';
+
+/**
+ * A fresh profile (empty localStorage) per test; collects page errors and the generate requests.
+ * Suggest-on-pause is off unless asked for, so a scenario sees only the requests it makes.
+ */
+export async function openEditor({ viewport = { width: 1280, height: 860 }, colorScheme = 'light', suggestOnPause = false, pauseMs = 400 } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
+  await context.addInitScript(
+    ([key, value]) => window.localStorage.setItem(key, value),
+    [PAUSE_KEY, JSON.stringify({ enabled: suggestOnPause, delayMs: pauseMs })],
+  );
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const pageErrors = [];
@@ -94,6 +91,22 @@ export async function metric(name) {
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
+
+/**
+ * Stops the server's worker processes (SIGSTOP) until the returned function resumes them
+ * (SIGCONT): a request sent meanwhile is on its way but not yet answered, however fast the
+ * model is. SERVER_PID is the gunicorn master's pid (tests/test_frontend_e2e.py sets it).
+ */
+export function freezeServer() {
+  const master = Number(process.env.SERVER_PID);
+  assert.ok(master > 0, 'SERVER_PID (the gunicorn master) is needed to pause the server');
+  const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  assert.ok(workers.length > 0, 'the gunicorn master has workers');
+  for (const pid of workers) process.kill(pid, 'SIGSTOP');
+  return () => {
+    for (const pid of workers) process.kill(pid, 'SIGCONT');
+  };
+}
 
 export async function expectHealthy(page) {
   await page.getByText(/^Model: /).waitFor();
