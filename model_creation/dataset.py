@@ -9,12 +9,14 @@ so a rerun, or the same papers in another order, gives the same split. Duplicate
 same normalised title) are dropped first, so no paper sits in two splits. Within a split the
 documents are ordered by that hash too, which mixes dates and topics reproducibly.
 
-Each document is `title + "\\n" + abstract`, preceded by <|endoftext|> (50256), tokenised with
-GPT-2's tokenizer; a split's documents are concatenated and cut into blocks of `block_size`
-tokens (the incomplete last block is dropped).
+Each document is `title + "\\n" + abstract`, preceded by <|endoftext|>, tokenised with GPT-2's
+tokenizer (`tokenizer="gpt2"`) or with a byte-level BPE of `bpe_vocab_size` entries trained on
+the training split only (`tokenizer="bpe"`, so no validation or test text shapes the
+vocabulary); a split's documents are concatenated and cut into blocks of `block_size` tokens
+(the incomplete last block is dropped).
 
 Output: packed/ (DatasetDict train/validation/test, column input_ids: int32 x block_size),
-documents/ (DatasetDict, columns id, text), tokenizer/, metrics.json.
+documents/ (DatasetDict, columns id, text), tokenizer/ (the one the ids come from), metrics.json.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from tqdm.auto import tqdm
 from model_creation.scrape import ABSTRACTS_FILE
 from model_creation.stage_dir import StageError, prepare_output_dir, write_metrics
 from model_creation.text_cleaning import normalise_whitespace, title_key
-from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer, save_tokenizer
+from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer, save_tokenizer, train_bpe_tokenizer
 
 SPLITS = ("train", "validation", "test")
+TOKENIZERS = ("gpt2", "bpe")
 # Stated, not inferred: a split whose papers all lack an id (or that is empty) would otherwise get a null-typed column.
 TOKENIZE_BATCH = 1000
 TOKEN_FEATURES = Features({"input_ids": List(Value("int32"))})  # half the memory of the inferred int64
@@ -52,6 +55,8 @@ class Config:
     inputs: list[str] = field(default_factory=lambda: ["runs/scrape"])  # JSONL(.gz/.xz) files, scrape dirs, or text halves *.txt(.gz/.xz)
     output_dir: str = "runs/dataset"
     block_size: int = 1024  # tokens per packed training example (DistilGPT2's context length)
+    tokenizer: str = "gpt2"  # "gpt2": GPT-2's 50,257-token BPE; "bpe": a byte-level BPE trained on the train split
+    bpe_vocab_size: int = 16384  # entries of the trained BPE, <|endoftext|> included (tokenizer="bpe" only)
     validation_fraction: float = 0.01  # share of papers (by id hash) held out for validation
     test_fraction: float = 0.01  # share held out for the final evaluation
     max_documents: int | None = None  # keep only this many papers (a hash-chosen uniform subset), for quick runs
@@ -179,20 +184,32 @@ def validate(config: Config) -> None:
         raise StageError("validation_fraction + test_fraction must be < 1 so that something is left to train on")
     if config.max_documents is not None and config.max_documents < 1:
         raise StageError(f"max_documents must be >= 1 or None, got {config.max_documents}")
+    if config.tokenizer not in TOKENIZERS:
+        raise StageError(f"tokenizer must be one of {list(TOKENIZERS)}, got {config.tokenizer!r}")
+    if config.tokenizer == "bpe" and not 257 <= config.bpe_vocab_size <= 65535:
+        # 256 bytes + <|endoftext|> at least; ids are stored as uint16 for training.
+        raise StageError(f"bpe_vocab_size must be >= 257 and <= 65535, got {config.bpe_vocab_size}")
     if config.num_proc < 1:
         raise StageError(f"num_proc must be >= 1, got {config.num_proc}")
     for source in [*config.inputs, *(config.extra_train_inputs or [])]:
         read_documents(source)  # raises for a missing input or an unknown format before any work
 
 
-def tokenize(documents: Dataset, num_proc: int, desc: str) -> Dataset:
-    """Per document: [50256] + the GPT-2 ids of its text."""
-    tokenizer = load_gpt2_tokenizer()
+def build_tokenizer(config: Config, train_texts: list[str]):
+    """GPT-2's tokenizer, or a BPE trained on the training split's texts."""
+    if config.tokenizer == "gpt2":
+        return load_gpt2_tokenizer()
+    return train_bpe_tokenizer(train_texts, config.bpe_vocab_size, length=len(train_texts))
+
+
+def tokenize(documents: Dataset, tokenizer, num_proc: int, desc: str) -> Dataset:
+    """Per document: [<|endoftext|>] + the ids of its text."""
+    eot = end_of_text_id(tokenizer)
 
     def encode(batch):
         # A literal "<|endoftext|>" inside an abstract is text, not a document boundary.
         ids = tokenizer(batch["text"], split_special_tokens=True)["input_ids"]
-        return {"input_ids": [[END_OF_TEXT_ID] + x for x in ids]}
+        return {"input_ids": [[eot] + x for x in ids]}
 
     # Worker processes pay off only with a few batches each; small splits stay in this process.
     workers = min(num_proc, len(documents) // TOKENIZE_BATCH)
@@ -244,9 +261,12 @@ def run(config: Config) -> Path:
         name: Dataset.from_dict({"id": [d.id for d in docs], "text": [d.text for d in docs]}, features=DOCUMENT_FEATURES)
         for name, docs in splits.items()
     })
+    tokenizer = build_tokenizer(config, [d.text for d in splits["train"]])
+    seconds["tokenizer"] = lap()
     packed, per_split = {}, {}
     for name in SPLITS:
-        packed[name], tokens, dropped = pack(tokenize(texts[name], config.num_proc, f"tokenize {name}"), config.block_size)
+        tokenized = tokenize(texts[name], tokenizer, config.num_proc, f"tokenize {name}")
+        packed[name], tokens, dropped = pack(tokenized, config.block_size)
         fraction = {"train": 1, "validation": config.validation_fraction, "test": config.test_fraction}[name]
         if fraction > 0 and len(packed[name]) == 0:
             raise StageError(f"the {name} split has {tokens} tokens, less than one block of {config.block_size}; "
@@ -258,13 +278,14 @@ def run(config: Config) -> Path:
 
     _save(DatasetDict(packed), out / "packed")
     _save(texts, out / "documents")
-    save_tokenizer(out / "tokenizer")
+    save_tokenizer(out / "tokenizer", tokenizer)
     seconds["save"] = lap()
     write_metrics(out, {
         "splits": per_split,
         "documents": sum(s["documents"] for s in per_split.values()),
         "tokens": sum(s["tokens"] for s in per_split.values()),
         "block_size": config.block_size,
+        "tokenizer": {"kind": config.tokenizer, "vocab_size": len(tokenizer), "end_of_text_id": end_of_text_id(tokenizer)},
         "inputs": list(config.inputs),
         "extra_train_inputs": list(config.extra_train_inputs or []),
         "validation_fraction": config.validation_fraction,

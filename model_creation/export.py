@@ -20,9 +20,7 @@ import onnx
 from model_creation.onnx_decoder import OnnxDecoder
 from model_creation.onnx_tied_weights import initializer_bytes, share_tied_embedding
 from model_creation.stage_dir import StageError, prepare_output_dir, require_finished, write_metrics
-from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+from model_creation.tokenizer import TOKENIZER_FILES, end_of_text_id, load_tokenizer, save_tokenizer
 
 DEFAULT_PROMPTS = [
     "We propose a method to",
@@ -61,14 +59,17 @@ def _export_graph(config: Config, out: Path) -> None:
     )
 
 
-def _ensure_side_files(out: Path) -> None:
-    """Tokenizer and generation config beside the graph, whatever the HF dir happened to hold."""
-    if not all((out / name).exists() for name in TOKENIZER_FILES):
-        save_tokenizer(out)
+def _ensure_side_files(input_dir: Path, out: Path) -> None:
+    """The model's own tokenizer (GPT-2's if the HF dir has none) and a generation config
+    beside the graph, whatever optimum happened to copy."""
+    tokenizer = load_tokenizer(input_dir) if (input_dir / "tokenizer.json").exists() else None
+    if tokenizer is not None or not all((out / name).exists() for name in TOKENIZER_FILES):
+        save_tokenizer(out, tokenizer)
     if not (out / "generation_config.json").exists():
         from transformers import GenerationConfig
 
-        GenerationConfig(bos_token_id=END_OF_TEXT_ID, eos_token_id=END_OF_TEXT_ID).save_pretrained(out)
+        eos = end_of_text_id(load_tokenizer(out))
+        GenerationConfig(bos_token_id=eos, eos_token_id=eos).save_pretrained(out)
 
 
 def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: int) -> dict:
@@ -80,16 +81,16 @@ def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: 
     model = GPT2LMHeadModel.from_pretrained(hf_dir).eval()
     tokenizer = Tokenizer.from_file(str(onnx_path.parent / "tokenizer.json"))
     decoder = OnnxDecoder(onnx_path)
+    eos = end_of_text_id(tokenizer)
     cases = []
     for prompt in prompts:
         # As in training and serving: a document starts after <|endoftext|>.
-        ids = [END_OF_TEXT_ID] + tokenizer.encode(prompt, add_special_tokens=False).ids
+        ids = [eos] + tokenizer.encode(prompt, add_special_tokens=False).ids
         with torch.no_grad():
             input_ids = torch.tensor([ids])
             reference = model(input_ids).logits[0].numpy()  # [seq, vocab]
             # A plain greedy config: the model's own generation_config samples.
-            greedy = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=END_OF_TEXT_ID,
-                                      pad_token_id=END_OF_TEXT_ID)
+            greedy = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=eos)
             expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
                                       generation_config=greedy)[0, len(ids) :].tolist()
         got = decoder.greedy(ids, new_tokens)[: len(expected)]  # generate stops early at <|endoftext|>
@@ -119,7 +120,7 @@ def run(config: Config) -> Path:
     exported_bytes = initializer_bytes(graph)
     saved = share_tied_embedding(graph)
     onnx.save(graph, model_path)
-    _ensure_side_files(out)
+    _ensure_side_files(input_dir, out)
     export_seconds = time.perf_counter() - start
 
     parity = check_parity(input_dir, model_path, config.parity_prompts, config.parity_new_tokens)

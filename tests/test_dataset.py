@@ -20,7 +20,7 @@ from tokenizers import ByteLevelBPETokenizer
 
 from model_creation import dataset
 from model_creation.stage_dir import StageError, read_metrics
-from model_creation.tokenizer import ASSETS_DIR
+from model_creation.tokenizer import ASSETS_DIR, load_gpt2_tokenizer
 
 SAMPLE = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.jsonl"
 EOT = 50256
@@ -205,8 +205,9 @@ def test_a_literal_end_of_text_in_an_abstract_is_text(tmp_path, oracle):
 def test_tokenizing_with_worker_processes_gives_the_same_ids():
     texts = [r["title"] + "\n" + r["abstract"] for r in sample_rows()] * 7  # 2100 documents: 2 workers
     docs = Dataset.from_dict({"id": [None] * len(texts), "text": texts}, features=dataset.DOCUMENT_FEATURES)
-    one = dataset.tokenize(docs, num_proc=1, desc="one")["input_ids"]
-    two = dataset.tokenize(docs, num_proc=2, desc="two")["input_ids"]
+    tokenizer = load_gpt2_tokenizer()
+    one = dataset.tokenize(docs, tokenizer, num_proc=1, desc="one")["input_ids"]
+    two = dataset.tokenize(docs, tokenizer, num_proc=2, desc="two")["input_ids"]
     assert one == two and len(one) == 2100
 
 
@@ -236,6 +237,9 @@ def test_overwrite_replaces_a_finished_run(tmp_path):
         ({"validation_fraction": 0.5, "test_fraction": 0.5}, "validation_fraction + test_fraction must be < 1"),
         ({"max_documents": 0}, "max_documents must be >= 1 or None, got 0"),
         ({"num_proc": 0}, "num_proc must be >= 1, got 0"),
+        ({"tokenizer": "sentencepiece"}, "tokenizer must be one of ['gpt2', 'bpe'], got 'sentencepiece'"),
+        ({"tokenizer": "bpe", "bpe_vocab_size": 256}, "bpe_vocab_size must be >= 257 and <= 65535, got 256"),
+        ({"tokenizer": "bpe", "bpe_vocab_size": 65536}, "bpe_vocab_size must be >= 257 and <= 65535, got 65536"),
     ],
 )
 def test_bad_config_is_a_clear_error_before_any_output(tmp_path, overrides, message):
