@@ -1,6 +1,10 @@
 """Evaluate stage: test perplexity of the PyTorch, fp32 ONNX and int8 ONNX models, CPU decode
 latency, sample completions, and the final model directory the backend serves.
 
+Perplexity is reported per GPT-2 token (comparable across tokenizers) and per model token; both
+score whole documents, with a sliding window over those longer than the context
+(model_creation/perplexity.py).
+
 The output directory holds the int8 `model.onnx` and every side file from the quantize stage,
 the training loss curve, `eval.json`, `report.md`, a model card `README.md` and `metrics.json`.
 Earlier stages' directories are found through each stage's recorded `input_dir` unless given.
@@ -18,11 +22,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from backend.engine import Engine, GenerationParams
+from model_creation.loss_curve import read_log, training_stretches
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_decoder import OnnxDecoder
-from model_creation.perplexity import document_ids, perplexity, torch_logits_fn
+from model_creation.perplexity import Perplexity, document_ids, gpt2_token_count, perplexity, torch_logits_fn
 from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, read_metrics, require_finished, write_metrics
-from model_creation.tokenizer import END_OF_TEXT_ID
+from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer
 
 SAMPLE_PROMPTS = [
     "We propose a method to",
@@ -90,20 +95,26 @@ def run(config: Config) -> Path:
     split = load_from_disk(str(dataset_dir / "documents"))[config.split]
     if config.max_documents > 0:
         split = split.select(range(min(config.max_documents, len(split))))
-    documents = [document_ids(tokenizer, text, context) for text in tqdm(split["text"], desc="tokenize")]
+    texts = list(split["text"])
+    documents = [document_ids(tokenizer, text) for text in tqdm(texts, desc="tokenize")]
+    gpt2 = load_gpt2_tokenizer()
+    gpt2_counts = [gpt2_token_count(gpt2, text) for text in texts]
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = GPT2LMHeadModel.from_pretrained(train_dir).to(device).eval()
     int8_path, fp32_path = quantize_dir / "model.onnx", export_dir / "model.onnx"
+    logits_fns = {
+        "pytorch": torch_logits_fn(model),
+        "onnx_fp32": OnnxDecoder(fp32_path, config.intra_op_threads).logits,
+        "onnx_int8": OnnxDecoder(int8_path, config.intra_op_threads).logits,
+    }
     start = time.perf_counter()
-    scored = {
-        "pytorch": perplexity(torch_logits_fn(model), tqdm(documents, desc="ppl pytorch")),
-        "onnx_fp32": perplexity(OnnxDecoder(fp32_path, config.intra_op_threads).logits, tqdm(documents, desc="ppl onnx fp32")),
-        "onnx_int8": perplexity(OnnxDecoder(int8_path, config.intra_op_threads).logits, tqdm(documents, desc="ppl onnx int8")),
+    scored: dict[str, Perplexity] = {
+        name: perplexity(fn, tqdm(documents, desc=f"ppl {name}"), context, gpt2_counts) for name, fn in logits_fns.items()
     }
     perplexity_seconds = time.perf_counter() - start
 
-    latency_ids = [END_OF_TEXT_ID] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
+    latency_ids = [end_of_text_id(tokenizer)] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
     # Sample completions come from the serving engine itself: what the model card shows is what users get.
     engine = Engine.load(quantize_dir, intra_op_threads=1)
     greedy = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=0)
@@ -116,7 +127,10 @@ def run(config: Config) -> Path:
         "split": config.split,
         "documents": scored["onnx_int8"].documents,
         "tokens": scored["onnx_int8"].tokens,
+        "gpt2_tokens": scored["onnx_int8"].gpt2_tokens,
         "context_length": context,
+        "vocab_size": model_config["vocab_size"],
+        "perplexity_per_gpt2_token": {name: r.perplexity_per_gpt2_token for name, r in scored.items()},
         "perplexity": {name: r.perplexity for name, r in scored.items()},
         "mean_nll": {name: r.mean_nll for name, r in scored.items()},
         "int8_perplexity_increase": scored["onnx_int8"].perplexity / scored["onnx_fp32"].perplexity - 1,
@@ -147,7 +161,11 @@ def run(config: Config) -> Path:
     dataset_metrics = read_metrics(dataset_dir)
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.md").write_text(render_report(result))
-    (out / "README.md").write_text(render_model_card(result, train_metrics, dataset_metrics, has_curve, notes=config.notes))
+    stretches = training_stretches(read_log(train_dir / "log.jsonl"), train_metrics.get("tokens_seen", 0),
+                                   train_metrics.get("wall_seconds", 0.0)) if (train_dir / "log.jsonl").exists() else []
+    card = render_model_card(result, train_metrics, dataset_metrics, has_curve, notes=config.notes,
+                             name=out.resolve().name, stretches=stretches)
+    (out / "README.md").write_text(card)
     write_metrics(
         out,
         {
@@ -155,6 +173,7 @@ def run(config: Config) -> Path:
             "input_dir": str(quantize_dir.resolve()),
             "config": dataclasses.asdict(config),
             "quantization": "int8",
+            "perplexity_per_gpt2_token": result["perplexity_per_gpt2_token"],
             "perplexity": result["perplexity"],
             "int8_perplexity_increase": result["int8_perplexity_increase"],
             "decode_ms_per_token_int8": result["latency"]["onnx_int8"]["per_token_ms"],

@@ -1,4 +1,5 @@
-"""Plot a training run's log.jsonl as loss_curve.png (train and validation loss against step)."""
+"""A training run's log.jsonl: the loss curve (train and validation loss against tokens seen, over
+the whole history of a resumed or forked run) and the run's stretches for the model card."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ def plot_loss_curve(log_path: str | Path, image_path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     records = read_log(log_path)
-    train = [(r["step"], r["train_loss"]) for r in records if "train_loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+    millions = 1e-6
+    train = [(r["tokens"] * millions, r["train_loss"]) for r in records if "train_loss" in r]
+    val = [(r["tokens"] * millions, r["val_loss"]) for r in records if "val_loss" in r and "tokens" in r]
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
         axes.plot(*zip(*train), label="train", linewidth=1)
     if val:
         axes.plot(*zip(*val), label="validation", marker="o", linewidth=1.5)
-    axes.set_xlabel("optimizer step")
+    for start in (r for r in records if r.get("event") == "start"):
+        style = dict(color="tab:red", linestyle="--") if start.get("decay_end") is not None else dict(color="grey", linestyle=":")
+        axes.axvline(start["tokens"] * millions, linewidth=0.8, **style)  # where an invocation (or a decay) began
+    axes.set_xlabel("tokens seen (millions); dotted: a resumed stretch, dashed red: the decay")
     axes.set_ylabel("cross-entropy (nats/token)")
     axes.set_title("Training loss")
     axes.grid(alpha=0.3)
@@ -33,3 +38,16 @@ def plot_loss_curve(log_path: str | Path, image_path: str | Path) -> Path:
     figure.savefig(image_path)
     plt.close(figure)
     return Path(image_path)
+
+
+def training_stretches(records: list[dict], final_tokens: int, final_seconds: float) -> list[dict]:
+    """One entry per invocation of the train stage (its "start" record): where it started, the
+    tokens it trained and its wall-clock seconds, and whether it was a decay."""
+    starts = [r for r in records if r.get("event") == "start"]
+    stretches = []
+    for i, begin in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else {"tokens": final_tokens, "elapsed": final_seconds}
+        stretches.append({"start_step": begin["step"], "tokens": end["tokens"] - begin["tokens"],
+                          "seconds": end.get("elapsed", 0.0) - begin.get("elapsed", 0.0),
+                          "decay": begin.get("decay_end") is not None})
+    return stretches

@@ -124,9 +124,12 @@ def test_eval_json_holds_three_consistent_perplexities(evaluated, chain):
     from datasets import load_from_disk
 
     texts = load_from_disk(str(chain["dataset"] / "documents"))["test"]["text"][:5]
-    docs = [document_ids(load_gpt2_tokenizer(), t, 128) for t in texts]
-    direct = perplexity(torch_logits_fn(build_tiny_torch_model(seed=0)), docs)
+    docs = [document_ids(load_gpt2_tokenizer(), t) for t in texts]  # whole documents, windows of the context
+    direct = perplexity(torch_logits_fn(build_tiny_torch_model(seed=0)), docs, context=128)
     assert ppl["pytorch"] == pytest.approx(direct.perplexity, rel=1e-5) and result["tokens"] == direct.tokens
+    # GPT-2's tokenizer: the per-GPT-2-token figure is the ordinary one.
+    assert result["gpt2_tokens"] == result["tokens"]
+    assert result["perplexity_per_gpt2_token"] == pytest.approx(ppl, rel=1e-9)
 
 
 def test_final_directory_is_a_complete_model_directory(evaluated, chain):
