@@ -13,6 +13,7 @@ from transformers import GPT2LMHeadModel
 
 from model_creation import train
 from model_creation.loss_curve import read_log
+from model_creation.optimizers import make_optimizers
 from model_creation.stage_dir import StageError
 from tests.tiny_model import build_tiny_dataset_dir
 
@@ -106,7 +107,7 @@ def test_lr_decay_steps_sets_the_cosine_horizon():
 
 def test_weight_decay_only_on_matrices():
     model = train.build_model(dataclasses.replace(train.PRESETS["tiny"]))
-    optimizer = train.make_optimizer(model, train.PRESETS["tiny"], "cpu")
+    [optimizer] = make_optimizers(model, train.PRESETS["tiny"], "cpu")
     decayed, plain = optimizer.param_groups
     assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
     assert all(p.dim() == 2 for p in decayed["params"]) and all(p.dim() == 1 for p in plain["params"])
@@ -161,7 +162,8 @@ def test_budget_stops_training(dataset_dir, tmp_path, budget, steps, reason):
         ({"n_positions": 512, "block_size": 128}, "block_size must be <= the dataset's block length 64"),
         ({"init": "random"}, "init must be 'scratch' or 'pretrained'"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
-        ({"precision": "fp16"}, "precision must be one of"),
+        ({"precision": "fp8"}, "precision must be one of"),
+        ({"precision": "fp16", "device": "cpu"}, "precision 'fp16' needs a CUDA GPU"),
         ({"device": "tpu"}, "device must be one of"),
         ({"resume": True}, "resume asked for but"),
     ],
