@@ -68,13 +68,18 @@ def test_static_check_catches_logic():
     assert any(isinstance(n, FORBIDDEN_NODES) for n in ast.walk(tree))
 
 
-def run_notebook(name: str) -> dict:
+def run_notebook(name: str, stop_before_tag: str | None = None) -> dict:
+    """Run the notebook's cells in one namespace; what they print is kept under "__stdout__"."""
     namespace: dict = {"__name__": "__main__"}
+    printed = io.StringIO()
     for source, tags in code_cells(name):
+        if stop_before_tag in tags:
+            break
         if tags & SKIPPED_TAGS:
             continue
-        with contextlib.redirect_stdout(io.StringIO()):  # display() of images prints their repr here
+        with contextlib.redirect_stdout(printed):  # display() of images prints their repr here
             exec(compile(source, f"{name}", "exec"), namespace)  # noqa: S102 - executing our own notebooks
+    namespace["__stdout__"] = printed.getvalue()
     return namespace
 
 
@@ -97,3 +102,36 @@ def test_notebooks_run_the_pipeline_on_the_tiny_preset(tmp_path, monkeypatch):
     result = json.loads((evaluated["model_dir"] / "eval.json").read_text())
     assert set(result["perplexity"]) == {"pytorch", "onnx_fp32", "onnx_int8"}
     assert Path(evaluated["archive"]).is_file() and (evaluated["model_dir"] / "README.md").exists()
+
+
+@pytest.fixture
+def saved_gpt2(tmp_path):
+    """A small pretrained GPT-2 in a local folder, standing in for the Hub's distilgpt2."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    path = tmp_path / "distilgpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).save_pretrained(path)
+    return path
+
+
+def test_train_notebook_falls_back_to_scratch_without_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine that cannot reach the Hub
+    monkeypatch.setenv("AUTOCOMPLETE_WORK_DIR", str(tmp_path))
+    monkeypatch.delenv("AUTOCOMPLETE_PRESET", raising=False)
+    monkeypatch.delenv("AUTOCOMPLETE_BASE", raising=False)
+    namespace = run_notebook("02_train.ipynb", stop_before_tag="train")
+    assert namespace["PRESET"] == "distilgpt2-arxiv" and namespace["config"].init == "scratch"
+    assert "Could not load the pretrained model 'distilgpt2'" in namespace["__stdout__"]
+    assert "Falling back to the from-scratch preset 'distilgpt2-arxiv'" in namespace["__stdout__"]
+
+
+def test_train_notebook_fine_tunes_when_the_base_loads(tmp_path, monkeypatch, saved_gpt2):
+    monkeypatch.setenv("AUTOCOMPLETE_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("AUTOCOMPLETE_BASE", str(saved_gpt2))
+    monkeypatch.delenv("AUTOCOMPLETE_PRESET", raising=False)
+    namespace = run_notebook("02_train.ipynb", stop_before_tag="train")
+    assert namespace["PRESET"] == "distilgpt2-finetune"
+    assert (namespace["config"].init, namespace["config"].base) == ("pretrained", str(saved_gpt2))
+    assert "Fine-tuning the pretrained model" in namespace["__stdout__"]
