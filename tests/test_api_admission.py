@@ -149,3 +149,41 @@ def test_queued_request_runs_when_the_slot_frees(make_app):
     slot.release()
     thread.join(WAIT)
     assert result["response"].status_code == 200
+
+
+def test_a_queued_client_that_hangs_up_gives_its_place_up(make_app):
+    """Issue 14: clients that left while queued kept their places (and the queued gauge) until a
+    slot freed. Real HTTP over loopback to werkzeug's server; the test itself holds the one slot."""
+    import http.client
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+    from werkzeug.serving import make_server
+
+    app = make_app(GENERATION_SLOTS=1, QUEUE_SIZE=4, QUEUE_TIMEOUT_SECONDS=30.0)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    admission = app.extensions["admission"]
+    slot = admission.acquire()
+    body = json.dumps({"text": "a", "max_new_tokens": 1})
+    try:
+        queued = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT) for _ in range(3)]
+        for connection in queued:
+            connection.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
+        wait_until(lambda: admission.waiting == 3)
+        for connection in queued:
+            connection.close()  # hang up without reading the answer
+        wait_until(lambda: admission.waiting == 0, timeout=2.0)  # while the slot is still held
+        assert admission.active == 1
+        metrics = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+        metrics.request("GET", "/metrics")
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(metrics.getresponse().read().decode()) for s in f.samples}
+        assert samples[("autocomplete_generations_queued", ())] == 0
+        assert samples[("autocomplete_rejections_total", (("reason", "client_closed"),))] == 3
+    finally:
+        slot.release()
+    served = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+    served.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
+    assert served.getresponse().status == 200
+    server.shutdown()

@@ -147,3 +147,28 @@ def test_sigterm_lets_the_request_in_flight_finish(tiny_model_dir, tmp_path):
         assert head.startswith(b"HTTP/1.1 200"), reply[:300]
         assert json.loads(payload)["usage"]["completion_tokens"] == 5
         assert process.wait(timeout=30) == 0
+
+
+def test_tokens_of_a_dropped_stream_are_counted(server):
+    """Issue 14: a cancelled stream's tokens were missing from autocomplete_generated_tokens_total."""
+    tokens_before = metric(server, "autocomplete_generated_tokens_total")
+    cancelled_before = metric(server, "autocomplete_streams_cancelled_total")
+    with requests.post(f"{server}/generate/stream", json=LONG, stream=True, timeout=30) as response:
+        lines = response.iter_lines()
+        seen = sum(1 for line in (next(lines) for _ in range(20)) if line == b"event: token")
+    deadline = time.monotonic() + 10
+    while metric(server, "autocomplete_streams_cancelled_total") == cancelled_before:
+        assert time.monotonic() < deadline, "the dropped stream was never counted as cancelled"
+        time.sleep(0.05)
+    assert seen >= 5
+    assert metric(server, "autocomplete_generated_tokens_total") - tokens_before >= seen
+
+
+def test_options_goes_only_to_api_paths(server):
+    """Issue 14: OPTIONS /GENERATE answered 200 through the front end's catch-all route."""
+    mistyped = requests.options(f"{server}/GENERATE", timeout=5)
+    assert mistyped.status_code == 404 and mistyped.json()["error"]["type"] == "not_found"
+    api = requests.options(f"{server}/generate", timeout=5)
+    assert api.status_code == 200 and set(api.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    page = requests.options(f"{server}/editor", timeout=5)
+    assert page.status_code == 405 and set(page.headers["Allow"].split(", ")) == {"GET", "HEAD"}

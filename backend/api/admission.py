@@ -4,7 +4,7 @@ A generation keeps the CPU busy for its whole length, so running more of them at
 makes each one slower. A worker runs at most `slots` generations; up to `queue_size` more
 requests wait (first come, first served) for a free slot; any request beyond that, or one that
 waited longer than `queue_timeout`, is refused at once with 429 and a Retry-After estimated
-from how long recent generations took.
+from how long recent generations took. A queued request whose client hangs up leaves the queue.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections import deque
 from typing import Callable
 
 from backend.api.errors import ApiError
+
+CLIENT_CHECK_SECONDS = 0.25  # how often a queued request looks whether its client is still there
 
 
 class Slot:
@@ -42,27 +44,42 @@ class Admission:
         self.queue_size = queue_size
         self.queue_timeout = queue_timeout
         self.active = 0
-        self.waiting = 0
+        self._queue: deque[object] = deque()  # one ticket per waiting request, in arrival order
         self._on_change = on_change  # told (active, waiting) after every change, for the gauges
         self._condition = threading.Condition()
         self._recent_seconds: deque[float] = deque(maxlen=20)
 
-    def acquire(self) -> Slot:
-        """A slot, after waiting in the queue if needed; ApiError 429 if there is no room."""
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def acquire(self, client_gone: Callable[[], bool] = lambda: False) -> Slot:
+        """A slot, after waiting in the queue if needed; ApiError 429 if there is no room. A
+        queued request checks `client_gone` every CLIENT_CHECK_SECONDS and gives its place up
+        (ApiError 499) once its client has left, instead of holding it until a slot frees."""
         with self._condition:
-            if self.active < self.slots and self.waiting == 0:
+            if self.active < self.slots and not self._queue:
                 return self._admit()
             if self.waiting >= self.queue_size:
                 raise self._overloaded("queue_full", "every generation slot is busy and the queue is full")
-            self.waiting += 1
+            ticket = object()
+            self._queue.append(ticket)
             self._on_change(self.active, self.waiting)
+            deadline = time.monotonic() + self.queue_timeout
             try:
-                free = self._condition.wait_for(lambda: self.active < self.slots, self.queue_timeout)
+                while not (self.active < self.slots and self._queue[0] is ticket):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise self._overloaded("queue_timeout",
+                                               f"no generation slot became free within {self.queue_timeout:g} s")
+                    if client_gone():
+                        raise ApiError(499, "the client closed the connection while it waited for a slot",
+                                       reason="client_closed")
+                    self._condition.wait(min(remaining, CLIENT_CHECK_SECONDS))
             finally:
-                self.waiting -= 1
+                self._queue.remove(ticket)
                 self._on_change(self.active, self.waiting)
-            if not free:
-                raise self._overloaded("queue_timeout", f"no generation slot became free within {self.queue_timeout:g} s")
+                self._condition.notify_all()  # the next in line may now be first
             return self._admit()
 
     def retry_after_seconds(self) -> int:
@@ -82,7 +99,7 @@ class Admission:
             self.active -= 1
             self._recent_seconds.append(seconds)
             self._on_change(self.active, self.waiting)
-            self._condition.notify()
+            self._condition.notify_all()  # only the first in line takes the slot
 
     def _overloaded(self, reason: str, message: str) -> ApiError:
         retry = self.retry_after_seconds()

@@ -24,9 +24,10 @@ API_PREFIXES = ("generate", "v1", "health", "metrics", "openapi.json", "docs")
 
 
 class FrontendPath(PathConverter):
-    """A path whose first segment is not one of the API's."""
+    """A path whose first segment is not one of the API's, in any letter case (/GENERATE is a
+    mistyped API path: a JSON 404, not the editor)."""
 
-    regex = r"(?!(?:%s)(?:/|$))[^/].*?" % "|".join(p.replace(".", r"\.") for p in API_PREFIXES)
+    regex = r"(?!(?i:%s)(?:/|$))[^/].*?" % "|".join(p.replace(".", r"\.") for p in API_PREFIXES)
 
 
 def init_app(app: Flask) -> None:
@@ -46,12 +47,13 @@ def index_html():
     return response
 
 
-@bp.get("/")
+# The front end is GET (and HEAD) only: no automatic OPTIONS answering 200 for any path.
+@bp.get("/", provide_automatic_options=False)
 def index():
     return index_html()
 
 
-@bp.get("/<frontend_path:path>")
+@bp.get("/<frontend_path:path>", provide_automatic_options=False)
 def static_or_app(path: str):
     try:
         response = send_from_directory(frontend_dir(), path)

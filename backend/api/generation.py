@@ -8,10 +8,11 @@ generator's own `finally` never runs: the view registers close() with response.c
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Callable, Iterable, Iterator
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from backend.api.errors import ApiError
 from backend.engine import Engine, GenerationParams, GenerationResult, TokenEvent
@@ -29,10 +30,32 @@ def loaded_engine() -> Engine:
     return engine
 
 
+def client_gone_check() -> Callable[[], bool]:
+    """A check, callable outside the request, of whether this request's client has hung up: its
+    request has been read whole, so its socket reading as closed (not merely empty) means it left."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+
+    def gone() -> bool:
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False  # nothing to read: still connected
+        except OSError:
+            return True  # reset or closed
+
+    return gone
+
+
+def take_slot():
+    return current_app.extensions["admission"].acquire(client_gone_check())
+
+
 def generate(text: str, params: GenerationParams) -> GenerationResult:
     """A whole generation, holding a slot while it runs."""
     engine = loaded_engine()
-    slot = current_app.extensions["admission"].acquire()
+    slot = take_slot()
     try:
         result = engine.generate(text, params)
     finally:
@@ -48,8 +71,9 @@ class GenerationStream:
     def __init__(self, text: str, params: GenerationParams):
         engine = loaded_engine()
         self._metrics = current_app.extensions["metrics"]
-        self._slot = current_app.extensions["admission"].acquire()  # 429 here, before any byte is sent
+        self._slot = take_slot()  # 429 here, before any byte is sent
         self._events = engine.stream(text, params)
+        self._tokens = 0  # tokens generated so far, counted even if the client leaves
         self._finished = False
         self._closed = False
         self._lock = threading.Lock()
@@ -60,6 +84,8 @@ class GenerationStream:
                 self._finished = True
                 self._metrics.generation_finished(
                     event.prompt_tokens, event.completion_tokens, event.timings["per_token_ms"])
+            else:
+                self._tokens += 1
             yield event
 
     def close(self) -> None:
@@ -73,6 +99,7 @@ class GenerationStream:
             self._slot.release()
             if not self._finished:
                 self._metrics.cancelled.inc()
+                self._metrics.tokens.inc(self._tokens)  # generated (the CPU was spent) though not all delivered
 
 
 def event_stream_response(stream: GenerationStream, render: Callable[[TokenEvent | GenerationResult], Iterable[str]],

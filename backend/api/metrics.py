@@ -87,9 +87,11 @@ def init_app(app: Flask) -> ServiceMetrics:
         reason = g.get("rejection_reason")
         if reason:
             metrics.rejections.labels(reason).inc()
+        # Counted now, before the first byte goes out, so a client that has its answer can rely on
+        # /metrics including it (counting on close raced with a client's next request).
+        metrics.requests.labels(endpoint, method, status).inc()
 
         def record() -> None:  # on close: a streamed response is only done when its last byte is sent
-            metrics.requests.labels(endpoint, method, status).inc()
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
         response.call_on_close(record)
