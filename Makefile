@@ -11,7 +11,7 @@ export HOST PORT
 
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test serve-deps test-deps frontend system-deps eb-bundle deploy train-gpu clean
+.PHONY: run test serve-deps test-deps frontend system-deps eb-bundle deploy train-gpu train-cpu clean
 
 run: serve-deps frontend
 	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
@@ -63,6 +63,13 @@ system-deps:
 CORPUS ?=
 train-gpu: test-deps
 	PYTHON=$(PY) model_creation/full_run.sh $(CORPUS)
+
+# One stretch of the CPU route (docs/training.md): resume the stable run for TRAIN_SECONDS, fork a decay,
+# export, quantize and evaluate into the served model directory.
+#   make train-cpu CORPUS=path/to/arxiv-ml-abstracts.jsonl.gz TRAIN_SECONDS=7200
+TRAIN_SECONDS ?= 3600
+train-cpu: test-deps
+	PYTHON=$(PY) model_creation/cpu_run.sh $(CORPUS) $(TRAIN_SECONDS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
