@@ -2,13 +2,17 @@
 
     python bench/load.py --model-dir models/distilgpt2-arxiv --clients 16 --duration 30
     python bench/load.py --url http://127.0.0.1:8000 --clients 8 --duration 10
+    python bench/load.py --slow-clients 256 --clients 2 --duration 20   # while 256 half-sent requests wait
 
 Without --url it starts the production command itself (gunicorn with backend/gunicorn.conf.py,
 as in the Procfile) on a free loopback port and stops it at the end. Each client thread keeps
 one HTTP connection and posts small generations back to back until the time is up; a separate
 thread polls /health the whole time. Reported: requests served, 429s (the admission queue
 turning work away, expected under overload), errors (anything else), latency percentiles of
-the served requests, and /health failures. Bounded in clients, time and tokens, and refuses
+the served requests, and /health failures. --slow-clients N first opens N connections that each
+send half a request (a head without its blank line, or a body shorter than its Content-Length)
+and then wait: the report says how slow /health got meanwhile, and when and how the server
+dropped them (it should answer 408 after its read timeout). Bounded in clients, time and tokens, and refuses
 any target that is not loopback, so it cannot be pointed at someone else's server.
 Exit status 1 when a request errored, /health failed, or the server died.
 """
@@ -21,6 +25,7 @@ import ipaddress
 import json
 import math
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -32,7 +37,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
-LIMITS = {"clients": (1, 64), "duration": (1, 120), "max_new_tokens": (1, 64)}
+LIMITS = {"clients": (1, 64), "duration": (1, 120), "max_new_tokens": (1, 64), "slow_clients": (0, 1024)}
+SLOW_HEAD = b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+SLOW_REQUESTS = (SLOW_HEAD + b"X-Still-Typing: yes\r\n",  # the head never ends
+                 SLOW_HEAD + b"Content-Length: 100\r\n\r\n{\"text\": ")  # 10 of 100 body bytes
 PROMPTS = (
     "We propose a method to",
     "In this paper, we study",
@@ -58,6 +66,10 @@ class Tally:
     health_ok: int = 0
     health_failed: int = 0
     health_max_ms: float = 0.0
+    slow_clients: int = 0
+    slow_dropped: int = 0  # closed by the server before the run ended
+    slow_answered: dict[str, int] = field(default_factory=dict)  # status line of what they got -> count
+    slow_dropped_after_s: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def error(self, what: str) -> None:
@@ -143,6 +155,43 @@ def health_loop(host: str, port: int, stop: threading.Event, tally: Tally, inter
         stop.wait(interval)
 
 
+def open_slow_clients(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` connections, each holding half a request."""
+    sockets = []
+    for i in range(count):
+        sock = socket.create_connection((host, port), timeout=5)
+        sock.sendall(SLOW_REQUESTS[i % 2])
+        sock.setblocking(False)
+        sockets.append(sock)
+    return sockets
+
+
+def watch_slow_clients(sockets: list[socket.socket], opened: float, stop: threading.Event, tally: Tally) -> None:
+    """Record what each slow connection is answered and when the server closes it."""
+    selector = selectors.DefaultSelector()
+    received = {}
+    for sock in sockets:
+        selector.register(sock, selectors.EVENT_READ)
+        received[sock] = b""
+    while selector.get_map() and not stop.is_set():
+        for key, _ in selector.select(0.2):
+            try:
+                data = key.fileobj.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            received[key.fileobj] += data
+            if not data:
+                selector.unregister(key.fileobj)
+                answer = received[key.fileobj].split(b"\r\n", 1)[0].decode("latin-1") or "closed without an answer"
+                with tally.lock:
+                    tally.slow_dropped += 1
+                    tally.slow_answered[answer] = tally.slow_answered.get(answer, 0) + 1
+                    tally.slow_dropped_after_s.append(time.monotonic() - opened)
+    selector.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -181,8 +230,12 @@ def stop_server(server: subprocess.Popen) -> int:
         return server.wait()
 
 
-def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens: int, server: subprocess.Popen | None = None) -> dict:
-    tally, stop = Tally(), threading.Event()
+def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens: int, server: subprocess.Popen | None = None,
+             slow_clients: int = 0) -> dict:
+    tally, stop = Tally(slow_clients=slow_clients), threading.Event()
+    slow = open_slow_clients(host, port, slow_clients)
+    slow_watcher = threading.Thread(target=watch_slow_clients, args=(slow, time.monotonic(), stop, tally), daemon=True)
+    slow_watcher.start()
     watcher = threading.Thread(target=health_loop, args=(host, port, stop, tally), daemon=True)
     watcher.start()
     started = time.monotonic()
@@ -195,7 +248,13 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
     elapsed = time.monotonic() - started
     stop.set()
     watcher.join(timeout=10)
-    report = {f.name: getattr(tally, f.name) for f in fields(tally) if f.name not in ("latencies_ms", "lock")}
+    slow_watcher.join(timeout=10)
+    for sock in slow:
+        sock.close()
+    report = {f.name: getattr(tally, f.name) for f in fields(tally)
+              if f.name not in ("latencies_ms", "lock", "slow_dropped_after_s")}
+    dropped = tally.slow_dropped_after_s
+    report["slow_dropped_after_s"] = {"min": round(min(dropped), 1), "max": round(max(dropped), 1)} if dropped else None
     report.update(
         clients=clients, duration_s=round(elapsed, 1), max_new_tokens=max_new_tokens,
         requests_per_s=round(tally.served / elapsed, 2), tokens_per_s=round(tally.completion_tokens / elapsed, 1),
@@ -223,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients, 1-64 (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load, 1-120 (default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=8, help="tokens per request, 1-64 (default: %(default)s)")
+    parser.add_argument("--slow-clients", type=int, default=0, help="connections holding half a request, 0-1024 (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     server = None
@@ -230,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         bounded("clients", args.clients)
         bounded("duration", args.duration)
         bounded("max_new_tokens", args.max_new_tokens)
+        bounded("slow_clients", args.slow_clients)
         if args.url:
             host, port = loopback_target(args.url)
         else:
@@ -237,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load-gunicorn-{os.getpid()}.log"
             server, port = start_server(args.model_dir, args.workers, log_path)
             print(f"load: gunicorn ({args.workers} worker(s), {args.model_dir}) on 127.0.0.1:{port}, log {log_path}", file=sys.stderr)
-        report = run_load(host, port, args.clients, args.duration, args.max_new_tokens, server)
+        report = run_load(host, port, args.clients, args.duration, args.max_new_tokens, server, args.slow_clients)
     except LoadError as error:
         print(f"load: {error}", file=sys.stderr)
         return 2

@@ -27,7 +27,8 @@ def test_loopback_targets_are_accepted(url, target):
     assert load.loopback_target(url) == target
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--clients", "0"), ("--clients", "65"), ("--duration", "0.5"), ("--duration", "121"), ("--max-new-tokens", "65")])
+@pytest.mark.parametrize(("flag", "value"), [("--clients", "0"), ("--clients", "65"), ("--duration", "0.5"), ("--duration", "121"),
+                                             ("--max-new-tokens", "65"), ("--slow-clients", "1025")])
 def test_bounds_are_enforced(flag, value, capsys):
     assert load.main(["--url", "http://127.0.0.1:9", flag, value]) == 2
     assert f"{flag} must be between" in capsys.readouterr().err
@@ -99,3 +100,16 @@ def test_tiny_run_against_the_real_server(tiny_model_dir, tmp_path, capsys):
     assert report["completion_tokens"] <= 4 * report["served"]
     assert report["server_alive"] is True and report["server_exit_code"] == 0
     assert report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
+
+
+def test_slow_clients_are_held_then_dropped_with_408(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """--slow-clients: 64 half-sent requests wait while the load runs; /health keeps answering and
+    the server answers each 408 once its read timeout (2 s here) has passed."""
+    monkeypatch.setenv("AUTOCOMPLETE_READ_TIMEOUT", "2")
+    assert load.main(["--model-dir", str(tiny_model_dir), "--clients", "1", "--duration", "5", "--max-new-tokens", "2",
+                      "--slow-clients", "64", "--json", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["slow_clients"] == report["slow_dropped"] == 64
+    assert report["slow_answered"] == {"HTTP/1.1 408 Request Timeout": 64}
+    assert 1.5 <= report["slow_dropped_after_s"]["min"] <= report["slow_dropped_after_s"]["max"] < 5
+    assert report["health_failed"] == 0 and report["health_max_ms"] < 1000 and report["served"] > 0
