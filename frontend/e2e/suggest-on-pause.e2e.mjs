@@ -20,11 +20,15 @@ async function openGreedy() {
   return opened;
 }
 
-/** The next /generate/stream request to end, answered or not (the editor stops reading once `done` arrived). */
-function nextStreamEnd(page) {
+/**
+ * The end (answered or not: the editor stops reading once `done` arrived) of the next
+ * /generate/stream request that asks to continue `text`. On a busy machine the browser may stall
+ * between keys for longer than the pause and ask for a shorter text first; those are let pass.
+ */
+function streamEnd(page, text) {
   return new Promise((resolve) => {
     const ended = (request) => {
-      if (!isStream(request)) return;
+      if (!isStream(request) || request.postDataJSON()?.text !== text) return;
       page.off('requestfinished', ended);
       page.off('requestfailed', ended);
       resolve(request);
@@ -34,10 +38,11 @@ function nextStreamEnd(page) {
   });
 }
 
-/** Types `text` key by key, then waits for the pause's request to be answered. */
-async function typeAndPause(page, editor, text) {
-  const ended = nextStreamEnd(page);
-  await editor.pressSequentially(text, { delay: KEY_DELAY_MS });
+/** Types `keys` one by one, then waits until the pause's request for the whole draft is answered. */
+async function typeAndPause(page, editor, keys) {
+  const draft = (await editor.inputValue()) + keys;
+  const ended = streamEnd(page, draft);
+  await editor.pressSequentially(keys, { delay: KEY_DELAY_MS });
   const request = await ended;
   assert.equal((await request.response())?.status(), 200);
 }
@@ -50,11 +55,7 @@ describe('suggest on pause against the real server', () => {
     await ghost(page).waitFor();
     const suggestion = await ghost(page).textContent();
     assert.ok(suggestion.length > 1, `a suggestion is shown: ${JSON.stringify(suggestion)}`);
-    assert.deepEqual(
-      requests.map((body) => body.text),
-      ['We', 'We count'],
-      'one request per pause, for the text before the cursor',
-    );
+    assert.ok(requests.every((body) => 'We count'.startsWith(body.text)), 'each pause asks to continue the text before the cursor');
     assert.deepEqual(requests.at(-1), {
       text: 'We count',
       max_new_tokens: 12,
@@ -67,10 +68,11 @@ describe('suggest on pause against the real server', () => {
     });
 
     // Typing the suggestion's first characters keeps the rest, and asks for nothing new.
+    const asked = requests.length;
     await editor.pressSequentially(suggestion.slice(0, 2), { delay: KEY_DELAY_MS });
     assert.equal(await ghost(page).textContent(), suggestion.slice(2));
     await page.waitForTimeout(PAUSE_MS * 3);
-    assert.equal(requests.length, 2, 'no second request for a position that has its suggestion');
+    assert.equal(requests.length, asked, 'no second request for a position that has its suggestion');
 
     await editor.press('Tab');
     assert.equal(await editor.inputValue(), `We count${suggestion}`);
@@ -80,31 +82,35 @@ describe('suggest on pause against the real server', () => {
   });
 
   it('typing over a suggestion hides it at once and stops its generation on the server', { timeout: TEST_TIMEOUT }, async () => {
-    const { context, page, editor, requests } = await openGreedy();
+    const { context, page, editor } = await openGreedy();
     await typeAndPause(page, editor, 'We count');
     await ghost(page).waitFor();
     const suggestion = await ghost(page).textContent();
     const other = suggestion.startsWith('Q') ? 'Z' : 'Q';
-    await editor.press(other);
-    assert.equal(await ghost(page).count(), 0, 'a keystroke that does not follow the suggestion dismisses it');
+    // Whether the ghost is there right after the keystroke, well before the next pause can end.
+    await page.evaluate(() =>
+      document.addEventListener('input', () => setTimeout(() => (window.ghostAfterKey = !!document.querySelector('[data-testid="ghost-text"]'))), { once: true }),
+    );
+    await typeAndPause(page, editor, other);
+    assert.equal(await page.evaluate(() => window.ghostAfterKey), false, 'a keystroke that does not follow the suggestion hides it at once');
 
     // The tiny model writes 12 tokens in about 10 ms, faster than any keystroke: hold the server
     // so that the next pause's request is still unanswered when the writer types over it.
-    const failed = [];
-    page.on('requestfailed', (request) => failed.push([request.url(), request.failure()?.errorText]));
+    const aborted = [];
+    page.on('requestfailed', (request) => isStream(request) && /ABORTED/.test(request.failure()?.errorText) && aborted.push(request.postDataJSON().text));
     const cancelledBefore = await metric('autocomplete_streams_cancelled_total');
     const resume = freezeServer();
     try {
-      const sent = page.waitForRequest(isStream);
+      const sent = page.waitForRequest((request) => isStream(request) && request.postDataJSON()?.text === `We count${other} and`);
       await editor.pressSequentially(' and', { delay: KEY_DELAY_MS });
       await sent;
       await editor.press('s');
-      await waitUntil(async () => failed.some(([url, error]) => url.endsWith('/generate/stream') && /ABORTED/.test(error)), 'the browser aborts the request');
+      await waitUntil(async () => aborted.includes(`We count${other} and`), 'the browser aborts the request it typed over');
     } finally {
       resume();
     }
-    assert.equal(requests.at(-1).text, `We count${other} and`);
-    await waitUntil(async () => (await metric('autocomplete_streams_cancelled_total')) === cancelledBefore + 1, 'the server counts the generation as cancelled');
+    // Every request typed over while the server was held (one, unless the browser stalled between keys) is cancelled there.
+    await waitUntil(async () => (await metric('autocomplete_streams_cancelled_total')) === cancelledBefore + aborted.length, 'the server counts the generation as cancelled');
     await waitUntil(async () => (await metric('autocomplete_generations_in_flight')) === 0, 'the server is generating nothing');
     await context.close();
   });
