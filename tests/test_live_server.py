@@ -172,3 +172,27 @@ def test_options_goes_only_to_api_paths(server):
     assert api.status_code == 200 and set(api.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
     page = requests.options(f"{server}/editor", timeout=5)
     assert page.status_code == 405 and set(page.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 1e-38, 1e-45, 5e-324])
+def test_a_temperature_near_zero_gives_the_greedy_completion(server, temperature):
+    """Issue 14: temperature 1e-38 answered "!!!!!!" with 200."""
+    body = {"text": PROMPT, "max_new_tokens": 8, "seed": 1, "n": 2}
+    greedy = requests.post(f"{server}/generate", json={**body, "temperature": 0}, timeout=30).json()
+    near = requests.post(f"{server}/generate", json={**body, "temperature": temperature}, timeout=30).json()
+    assert near["completions"] == greedy["completions"]
+    model = requests.get(f"{server}/v1/models", timeout=5).json()["data"][0]["id"]
+    openai = requests.post(f"{server}/v1/completions", json={"model": model, "prompt": PROMPT, "max_tokens": 8,
+                                                             "temperature": temperature, "seed": 1}, timeout=30)
+    assert openai.json()["choices"][0]["text"] == greedy["completions"][0]["text"]
+
+
+def test_more_new_tokens_than_the_context_keeps_the_prompt(server):
+    """Issue 14: max_new_tokens beyond the context threw the prompt away to make room."""
+    result = requests.post(f"{server}/generate", json={"text": PROMPT, "max_new_tokens": 512, "temperature": 0},
+                           timeout=30).json()
+    prompt_tokens = result["usage"]["prompt_tokens"]
+    assert prompt_tokens == 5 and result["truncated"] is False  # "We propose a method to", whole
+    completion = result["completions"][0]
+    if completion["finish_reason"] == "length":  # the context (128, BOS included) is full
+        assert result["usage"]["completion_tokens"] == 128 - 1 - prompt_tokens
