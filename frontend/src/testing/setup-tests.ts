@@ -20,7 +20,7 @@ if (!window.matchMedia) {
 }
 
 // waitFor/findBy give up after this long: the default 1 s is a bet on the machine's speed (see vite.config.ts).
-configure({ asyncUtilTimeout: 15_000 });
+configure({ asyncUtilTimeout: 30_000 });
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
