@@ -94,6 +94,17 @@ def parse_error_response(exc: Exception, path: str) -> tuple[int, bytes]:
     return status, error_bytes(status, f"{message} ({detail})" if detail else message, path)
 
 
+def recv_nowait(sock: socket.socket) -> bytes | None:
+    """Up to 64 KiB from a non-blocking socket: None when nothing is ready yet, b"" when the
+    peer closed or reset the connection."""
+    try:
+        return sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 class Connection(TConn):
     """gthread's connection plus what the event loop needs while it reads or closes one."""
 
@@ -154,12 +165,9 @@ class BufferedThreadWorker(ThreadWorker):
             self.take_bytes(conn, leftover)
 
     def on_request_bytes(self, conn, _sock):
-        try:
-            data = conn.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = recv_nowait(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client closed or reset before sending a whole request
             self.stop_reading(conn)
             self.close_now(conn)
@@ -254,12 +262,9 @@ class BufferedThreadWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_linger_bytes, conn))
 
     def on_linger_bytes(self, conn, _sock):
-        try:
-            data = conn.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = recv_nowait(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained > LINGER_MAX_BYTES:
             self.close_now(conn)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_env_defaults():
     config = from_env({})
-    assert config["MODEL_DIR"] == str(REPO / "models" / "distilgpt2-arxiv")
+    assert config["MODEL_DIR"] == str(REPO / "models" / "arxiv-gpt2-6x512-bpe16k")
     assert config["FRONTEND_DIR"] == str(REPO / "frontend" / "dist")
     assert (config["GENERATION_SLOTS"], config["QUEUE_SIZE"], config["MAX_CONTENT_LENGTH"]) == (1, 4, 256 * 1024)
     assert config["INTRA_OP_THREADS"] == available_cores() and config["CORS_ORIGINS"] == []
@@ -57,7 +57,7 @@ def test_gunicorn_config_keeps_threads_within_the_cores(monkeypatch, tmp_path, e
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = runpy.run_path(str(REPO / "backend" / "gunicorn.conf.py"))
-    assert settings["bind"] == "127.0.0.1:8000" and settings["worker_class"] == "gthread"
+    assert settings["bind"] == "127.0.0.1:8000" and settings["worker_class"] == "backend.worker.BufferedThreadWorker"
     assert settings["workers"] == workers and settings["preload_app"] is False
     assert settings["graceful_timeout"] == settings["timeout"]
     assert int(os.environ["AUTOCOMPLETE_INTRA_OP_THREADS"]) == intra_op
