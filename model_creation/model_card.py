@@ -87,7 +87,7 @@ def _stretches(stretches: list[dict]) -> str:
     for number, stretch in enumerate(stretches, start=1):
         rows.append(f"| {number} | {_num(stretch['start_step'])} | {_num(stretch['tokens'])} | "
                     f"{stretch['seconds'] / 3600:.2f} | {'decay' if stretch['decay'] else ''} |")
-    return "\n\nThe run in stretches (each an invocation of the train stage; resumed ones continue the same run):\n\n" + "\n".join(rows)
+    return "\n\nThe run in stretches (each an invocation of the train stage; resumed ones continue the same run):\n\n" + "\n".join(rows) + "\n"
 
 
 def render_model_card(result: dict, train: dict, dataset: dict | None, has_loss_curve: bool, notes: str = "",
