@@ -29,7 +29,7 @@ RUN pip install --no-cache-dir -r requirements/serve.txt \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin autocomplete
 
 COPY backend/ backend/
-COPY models/distilgpt2-arxiv/ models/distilgpt2-arxiv/
+COPY models/arxiv-gpt2-6x512-bpe16k/ models/arxiv-gpt2-6x512-bpe16k/
 COPY --from=frontend /src/frontend/dist/ frontend/dist/
 
 USER 10001:10001

@@ -14,7 +14,7 @@ from typing import Mapping
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "AUTOCOMPLETE_"
 
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "distilgpt2-arxiv"
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "arxiv-gpt2-6x512-bpe16k"
 DEFAULT_FRONTEND_DIR = REPO_ROOT / "frontend" / "dist"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_GENERATION_SLOTS = 1  # one generation already uses every intra-op thread

@@ -1,6 +1,6 @@
 """Load test on loopback: many concurrent clients against /generate while /health is watched.
 
-    python bench/load.py --model-dir models/distilgpt2-arxiv --clients 16 --duration 30
+    python bench/load.py --model-dir models/arxiv-gpt2-6x512-bpe16k --clients 16 --duration 30
     python bench/load.py --url http://127.0.0.1:8000 --clients 8 --duration 10
     python bench/load.py --slow-clients 256 --clients 2 --duration 20   # while 256 half-sent requests wait
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000")
-    target.add_argument("--model-dir", type=Path, default=REPO / "models/distilgpt2-arxiv", help="model to serve when starting gunicorn here (default: %(default)s)")
+    target.add_argument("--model-dir", type=Path, default=REPO / "models/arxiv-gpt2-6x512-bpe16k", help="model to serve when starting gunicorn here (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers when starting it here (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients, 1-64 (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load, 1-120 (default: %(default)s)")

@@ -10,7 +10,7 @@ new folder (a notebook, a data dump, node_modules) can never leak into a deploym
     .ebextensions/                environment variables, health check path, instance type
     .platform/                    nginx settings for streaming (read by Amazon Linux 2023)
     backend/                      the Flask app, minus caches
-    models/distilgpt2-arxiv/      the model directory, from --model-dir
+    models/arxiv-gpt2-6x512-bpe16k/      the model directory, from --model-dir
     frontend/dist/                the built front end, from --frontend-dist
 
     python -m deploy.eb_bundle [--model-dir DIR] [--frontend-dist DIR] [--output-dir DIR]
@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "abstract-autocomplete"
-MODEL_ARCDIR = "models/distilgpt2-arxiv"
+MODEL_ARCDIR = "models/arxiv-gpt2-6x512-bpe16k"
 FRONTEND_ARCDIR = "frontend/dist"
 
 # Files and folders copied from the repo as they are (folders recursively, minus SKIPPED_PARTS).

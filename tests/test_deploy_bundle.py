@@ -85,16 +85,16 @@ EXPECTED = {
     ".ebextensions/01-autocomplete.config", ".platform/nginx/conf.d/streaming.conf",
     ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf", ".platform/hooks/postdeploy/01-warm.sh",
     "backend/__init__.py", "backend/api/generate.py",
-    "models/distilgpt2-arxiv/model.onnx", "models/distilgpt2-arxiv/config.json", "models/distilgpt2-arxiv/generation_config.json",
-    "models/distilgpt2-arxiv/tokenizer.json", "models/distilgpt2-arxiv/vocab.json", "models/distilgpt2-arxiv/merges.txt",
-    "models/distilgpt2-arxiv/metrics.json", "frontend/dist/index.html", "frontend/dist/assets/index-abc123.js",
+    "models/arxiv-gpt2-6x512-bpe16k/model.onnx", "models/arxiv-gpt2-6x512-bpe16k/config.json", "models/arxiv-gpt2-6x512-bpe16k/generation_config.json",
+    "models/arxiv-gpt2-6x512-bpe16k/tokenizer.json", "models/arxiv-gpt2-6x512-bpe16k/vocab.json", "models/arxiv-gpt2-6x512-bpe16k/merges.txt",
+    "models/arxiv-gpt2-6x512-bpe16k/metrics.json", "frontend/dist/index.html", "frontend/dist/assets/index-abc123.js",
 }
 
 
 def test_bundle_holds_exactly_the_allow_list(fake_repo, fake_model, fake_dist, tmp_path):
     with build(fake_repo, fake_model, fake_dist, tmp_path) as bundle:
         assert set(bundle.namelist()) == EXPECTED
-        assert bundle.read("models/distilgpt2-arxiv/model.onnx") == b"fake model.onnx"
+        assert bundle.read("models/arxiv-gpt2-6x512-bpe16k/model.onnx") == b"fake model.onnx"
         assert bundle.read("Procfile") == (REPO / "Procfile").read_bytes()
         # EB runs platform hooks only if they are executable.
         assert bundle.getinfo(".platform/hooks/postdeploy/01-warm.sh").external_attr >> 16 == 0o100755
@@ -112,7 +112,7 @@ def test_bundle_from_this_repo_ships_serving_files_only(fake_model, fake_dist, t
     with build(REPO, fake_model, fake_dist, tmp_path) as bundle:
         names = bundle.namelist()
     for required in ("Procfile", "requirements.txt", "backend/__init__.py", "backend/gunicorn.conf.py", ".ebextensions/01-autocomplete.config",
-                     ".platform/nginx/conf.d/streaming.conf", "models/distilgpt2-arxiv/model.onnx", "frontend/dist/index.html"):
+                     ".platform/nginx/conf.d/streaming.conf", "models/arxiv-gpt2-6x512-bpe16k/model.onnx", "frontend/dist/index.html"):
         assert required in names
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {"Procfile", "requirements.txt", "requirements", ".ebextensions", ".platform", "backend", "models", "frontend"}
@@ -121,7 +121,7 @@ def test_bundle_from_this_repo_ships_serving_files_only(fake_model, fake_dist, t
 
 def test_ebignore_lets_the_eb_cli_upload_the_same_files(fake_repo, fake_model, fake_dist, tmp_path):
     """git applies .ebignore's gitignore syntax: what it leaves is what the bundler ships."""
-    shutil.copytree(fake_model, fake_repo / "models/distilgpt2-arxiv")
+    shutil.copytree(fake_model, fake_repo / "models/arxiv-gpt2-6x512-bpe16k")
     shutil.copytree(fake_dist, fake_repo / "frontend/dist")
     shutil.copy2(REPO / ".ebignore", fake_repo / ".gitignore")
     subprocess.run(["git", "init", "-q"], cwd=fake_repo, check=True)

@@ -109,14 +109,14 @@ def test_every_copy_source_exists_and_is_in_the_build_context(stages, build_cont
                               and not {"__pycache__", "node_modules", "dist", "test-results"} & set(p.parts)}
                     assert needed and not needed - build_context, f"COPY {source}: .dockerignore drops {sorted(needed - build_context)[:5]}"
                 copied.append(source.rstrip("/"))
-    assert {"backend", "models/distilgpt2-arxiv", "requirements/serve.txt", "requirements/constraints.txt"} <= set(copied)
+    assert {"backend", "models/arxiv-gpt2-6x512-bpe16k", "requirements/serve.txt", "requirements/constraints.txt"} <= set(copied)
 
 
 def test_build_context_leaves_out_everything_else(build_context):
     top_level = {path.split("/")[0] for path in build_context}
     assert top_level <= {"Dockerfile", ".dockerignore", "backend", "frontend", "models", "requirements"}
     leaked = [path for path in build_context if re.search(r"(^|/)(__pycache__|node_modules|dist|\.venv|tests|runs|\.git)(/|$)", path)
-              or path.startswith("models/") and not path.startswith("models/distilgpt2-arxiv")
+              or path.startswith("models/") and not path.startswith("models/arxiv-gpt2-6x512-bpe16k")
               or path.startswith("requirements/") and path not in ("requirements/serve.txt", "requirements/constraints.txt")]
     assert not leaked, leaked
 

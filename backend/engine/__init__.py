@@ -1,6 +1,6 @@
 """The inference engine: ONNX decoder with a KV cache, numpy sampling, incremental detokenisation.
 
-    engine = Engine.load("models/distilgpt2-arxiv", intra_op_threads=1)
+    engine = Engine.load("models/arxiv-gpt2-6x512-bpe16k", intra_op_threads=1)
     result = engine.generate("We propose a method to", GenerationParams(max_new_tokens=40, seed=0))
 """
 
