@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model_creation.perplexity import document_ids, gpt2_token_count
 from model_creation.tokenizer import load_gpt2_tokenizer
 from model_creation.train_config import Config
 
@@ -49,6 +50,6 @@ def gpt2_tokens_per_model_token(dataset_dir: Path, split: str, tokenizer) -> flo
     if not texts:
         return 1.0
     gpt2 = load_gpt2_tokenizer()
-    model_tokens = sum(len(ids) + 1 for ids in tokenizer(texts, split_special_tokens=True)["input_ids"])
-    gpt2_tokens = sum(len(ids) + 1 for ids in gpt2(texts, split_special_tokens=True)["input_ids"])
+    model_tokens = sum(len(document_ids(tokenizer, text)) - 1 for text in texts)  # as evaluate counts them
+    gpt2_tokens = sum(gpt2_token_count(gpt2, text) for text in texts)
     return gpt2_tokens / model_tokens

@@ -64,6 +64,8 @@ def test_outputs_and_metrics(trained, dataset_dir):
     assert metrics["tokens_seen"] == 30 * 8 * 64
     assert metrics["tokens_per_second"] > 0 and metrics["wall_seconds"] > 0
     assert metrics["config"]["n_layer"] == 2 and metrics["precision"] == "fp32"
+    # GPT-2's own tokenizer: the per-GPT-2-token figure is the ordinary one.
+    assert metrics["final_val_ppl_per_gpt2_token"] == pytest.approx(metrics["final_val_ppl"], rel=1e-9)
     val = [r for r in read_log(trained / "log.jsonl") if "val_loss" in r]
     assert [r["step"] for r in val] == [10, 20, 30]
 
