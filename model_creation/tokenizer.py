@@ -56,13 +56,13 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, length: int | Non
         show_progress=True,
     )
     core.train_from_iterator(texts, trainer, length=length)
-    return _wrap(PreTrainedTokenizerFast(tokenizer_object=core))
+    return _wrap(core)
 
 
-def _wrap(tokenizer: PreTrainedTokenizerFast) -> GPT2TokenizerFast:
-    """The same tokenizer as a GPT2TokenizerFast with GPT-2's special-token roles."""
+def _wrap(core) -> GPT2TokenizerFast:
+    """A `tokenizers.Tokenizer` as a GPT2TokenizerFast with GPT-2's special-token roles."""
     wrapped = GPT2TokenizerFast(
-        tokenizer_object=tokenizer.backend_tokenizer,
+        tokenizer_object=core,
         bos_token=END_OF_TEXT, eos_token=END_OF_TEXT, unk_token=END_OF_TEXT,
         model_max_length=MODEL_MAX_LENGTH, add_prefix_space=False,
     )
@@ -74,7 +74,7 @@ def load_tokenizer(directory: str | Path) -> GPT2TokenizerFast:
     from tokenizers import Tokenizer
 
     core = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))
-    return _wrap(PreTrainedTokenizerFast(tokenizer_object=core))
+    return _wrap(core)
 
 
 def end_of_text_id(tokenizer) -> int:
