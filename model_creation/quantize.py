@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from model_creation.attention_fusion import fuse_attention
 from model_creation.int8_weights import make_weights_signed
 from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
+from model_creation.onnx_logits_start import slice_after_activation_quantization
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, require_finished, write_metrics
 
@@ -95,10 +96,10 @@ def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -
     # Fused ops (com.microsoft domain) defeat ONNX shape inference; their tensors are float32.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type], extra_options=extra)
-    if weight_type != "qint8":
-        return []
     model = onnx.load(target)
-    converted = make_weights_signed(model)  # the tied embedding / LM head comes out uint8
+    slice_after_activation_quantization(model)  # last-position logits stay those of the full graph
+    # the tied embedding / LM head comes out uint8
+    converted = make_weights_signed(model) if weight_type == "qint8" else []
     onnx.save(model, target)
     return converted
 

@@ -48,7 +48,7 @@ def test_graph_has_kv_cache_inputs_and_outputs(tiny_fp32_model_dir):
     outputs = [o.name for o in graph.graph.output]
     layers = TINY["n_layer"]
     past = {f"past_key_values.{i}.{kind}" for i in range(layers) for kind in ("key", "value")}
-    assert set(inputs) == {"input_ids", "attention_mask", "position_ids"} | past
+    assert set(inputs) == {"input_ids", "attention_mask", "position_ids", "logits_start"} | past
     assert outputs == ["logits"] + [f"present.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
     for name in ("input_ids", "attention_mask", "position_ids"):
         assert inputs[name].type.tensor_type.elem_type == onnx.TensorProto.INT64

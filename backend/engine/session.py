@@ -4,7 +4,9 @@ The model is optimum's `text-generation-with-past` export: inputs `input_ids`, `
 optionally `position_ids`, and `past_key_values.{i}.key/.value` [batch, heads, past, head_dim];
 outputs `logits` [batch, seq, vocab] and `present.{i}.key/.value`. Prefill feeds the prompt after
 an empty (zero-length) past; each decode step feeds one token per row after the previous
-step's `present` tensors.
+step's `present` tensors. Graphs exported since issue 12 also take an optional `logits_start`
+(int64 [1], default 0: every position): prefill feeds -1 so that the LM head runs on the last
+position only; older graphs without it are served the same way, computing every position.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import numpy as np
 import onnxruntime as ort
 
 from backend.engine.schema import ModelLoadError
+
+LOGITS_START = "logits_start"  # optional input: index of the first position whose logits are computed
+LAST_POSITION_ONLY = np.array([-1], dtype=np.int64)
 
 
 @dataclass
@@ -79,6 +84,8 @@ class DecoderSession:
                 f"missing {', '.join(sorted(missing))}"
             )
         self.has_position_ids = "position_ids" in inputs
+        # An input backed by an initializer (a default) is listed as overridable, not as an input.
+        self.has_logits_start = LOGITS_START in {i.name for i in self.session.get_overridable_initializers()} | inputs
         self.output_names = ["logits", *self.present_names]
         if n_head is None or n_embd is None:
             # [batch, heads, past, head_dim]: heads and head_dim are fixed in the graph
@@ -92,12 +99,15 @@ class DecoderSession:
         shape = (1, self.head_shape[0], 0, self.head_shape[1])  # zero-length past for prefill
         return KVCache([np.zeros(shape, dtype=np.float32) for _ in self.past_names])
 
-    def forward_all(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+    def forward_all(self, input_ids: np.ndarray, cache: KVCache, last_only: bool = False) -> tuple[np.ndarray, KVCache]:
         """Feed input_ids [batch, seq] after `cache`; returns the logits of every fed position
-        [batch, seq, vocab] and the cache extended by seq positions."""
+        [batch, seq, vocab] (with last_only, [batch, 1, vocab] where the graph allows it) and
+        the cache extended by seq positions."""
         batch, seq = input_ids.shape
         past = cache.length
         feed = dict(zip(self.past_names, cache.tensors))
+        if last_only and self.has_logits_start:
+            feed[LOGITS_START] = LAST_POSITION_ONLY
         feed["input_ids"] = input_ids.astype(np.int64, copy=False)
         feed["attention_mask"] = np.ones((batch, past + seq), dtype=np.int64)  # no padding anywhere
         if self.has_position_ids:
@@ -117,8 +127,10 @@ class DecoderSession:
         return logits[0]
 
     def prefill(self, input_ids: list[int]) -> tuple[np.ndarray, KVCache]:
-        """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache."""
-        return self.forward(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache())
+        """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache.
+        The LM head runs on that position only when the graph has a logits_start input."""
+        logits, cache = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache(), last_only=True)
+        return logits[:, -1, :], cache
 
     def decode(self, token_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
         """One token per row: token_ids [batch] -> logits [batch, vocab]."""
