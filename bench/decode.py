@@ -11,8 +11,13 @@ prompts of 64 and 400 tokens, one intra-op thread everywhere:
   (d) this engine, int8 ONNX with the KV cache (what ships); (d+s) the same with default sampling
 Memory is the growth of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs
 before each approach) over its resident set before loading that approach's model: model + run.
+Each approach is also set against its physical floor, measured in the same run between its repeats
+(bench/hardware_floor.py): reading its weights once per token at this machine's memory bandwidth,
+and its matmul arithmetic per token at this machine's int8 or fp32 matmul throughput. Per-token
+times are given as the best and the median of the interleaved repeats; best / floor is comparable
+across days and hosts, where a ratio between a memory-bound and an arithmetic-bound approach is not.
 Then the sampler alone against a full-sort sampler, and 1 vs 2 intra-op threads with and without
-a busy-loop process taking one core.
+a busy-loop process taking one core. bench/prefill.py times the prompt pass alone.
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
-from backend.engine.sampling import log_softmax_at, sample_token  # noqa: E402
+from backend.engine.session import LOGITS_START  # noqa: E402
+from bench import hardware_floor  # noqa: E402
+from bench.sampler import sampler_table  # noqa: E402
 
 CACHE = REPO / "artifacts" / "bench-model"
 PROMPT_TOKENS = (64, 400)
 NEW_TOKENS = 64
 WINDOW = 50  # the original app re-ran this many trailing tokens for every new token
-REPEATS = 5  # runs per cell, round-robin over approaches; medians are reported
+REPEATS = 7  # runs per cell, round-robin over approaches; best and median are reported
 EOS = 50256
 SHIPPED_EVAL = REPO / "models" / "arxiv-gpt2-6x512-bpe16k" / "eval.json"
 
@@ -68,6 +75,9 @@ def build_models() -> dict[str, Path]:
     paths = {name: CACHE / name for name in ("hf", "fp32", "nocache-fp32", "nocache-int8")}
     paths["int8"] = CACHE / f"int8-{variant}"
     if (paths["nocache-int8"] / "model.onnx").exists():
+        if not has_logits_start(paths["fp32"] / "model.onnx"):  # exported before issue 12: export again
+            export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
+            quantize_int8(paths["fp32"], paths["int8"], variant)
         if not (paths["int8"] / "model.onnx").exists():
             quantize_int8(paths["fp32"], paths["int8"], variant)
         return paths
@@ -85,6 +95,12 @@ def build_models() -> dict[str, Path]:
         paths["nocache-fp32"] / "model.onnx", paths["nocache-int8"] / "model.onnx", weight_type=QuantType.QInt8
     )
     return paths
+
+
+def has_logits_start(model_path: Path) -> bool:
+    import onnx
+
+    return any(i.name == LOGITS_START for i in onnx.load(model_path).graph.input)
 
 
 def quantize_int8(fp32: Path, out: Path, variant: str) -> None:
@@ -129,10 +145,13 @@ class PeakMemory:
 
 
 def summarise(stamps: list[list[float]], tokens: list[int]) -> dict:
-    """stamps: per run, [start, first token, second token, ...] in seconds."""
+    """stamps: per run, [start, first token, second token, ...] in seconds. Each run's per-token
+    time is the median gap between its tokens; the best and the median run are reported."""
     ttft = statistics.median((s[1] - s[0]) * 1000 for s in stamps)
-    per_token = statistics.median(statistics.median(np.diff(s[1:]) * 1000) for s in stamps)
-    return {"ttft_ms": ttft, "per_token_ms": per_token, "tokens_per_s": 1000 / per_token, "tokens": min(tokens)}
+    per_run = [statistics.median(np.diff(s[1:]) * 1000) for s in stamps]
+    per_token, best = statistics.median(per_run), min(per_run)
+    return {"ttft_ms": ttft, "per_token_ms": per_token, "best_per_token_ms": best, "tokens_per_s": 1000 / best,
+            "tokens": min(tokens)}
 
 
 def run_original(session: ort.InferenceSession, prompt_ids: list[int]) -> tuple[list[float], int]:
@@ -188,46 +207,6 @@ def run_engine(engine: Engine, text: str, params: GenerationParams) -> tuple[lis
     return stamps, count
 
 
-def full_sort_sampler(logits: np.ndarray, rng: np.random.Generator, temperature: float, top_p: float) -> int:
-    """The textbook sampler the engine's replaces: softmax, full argsort, cumsum, cut, choice."""
-    scaled = logits.astype(np.float64) / temperature
-    probs = np.exp(scaled - scaled.max())
-    probs /= probs.sum()
-    order = np.argsort(-probs)
-    cumulative = np.cumsum(probs[order])
-    keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
-    return int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))
-
-
-def time_per_call(function, calls: int = 100, blocks: int = 7) -> float:
-    """ms per call: the fastest of several blocks (as timeit does), so that bursts of load from
-    other processes on this shared machine do not land in one side of the comparison only."""
-    best = float("inf")
-    for _ in range(blocks):
-        start = time.perf_counter()
-        for _ in range(calls):
-            function()
-        best = min(best, (time.perf_counter() - start) * 1000 / calls)
-    return best
-
-
-def sampler_rows(model_logits: np.ndarray) -> list[tuple[str, float, float]]:
-    """(logits kind, engine sampler ms, full-sort sampler ms) per token, same logits side by side."""
-    rng = np.random.default_rng(0)
-    zipf = -1.1 * np.log(np.arange(1, 50258, dtype=np.float32))  # LM-like: a few likely tokens, a long tail
-    rng.shuffle(zipf)
-    seen = np.arange(100)
-    rows = []
-    for name, logits in [("Zipf-shaped (like a trained LM)", zipf * 1.5), ("bench model's (random weights: flat)", model_logits)]:
-
-        def ours():
-            token = sample_token(logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0)
-            return log_softmax_at(logits, token)  # the engine reports a logprob with every token
-
-        rows.append((name, time_per_call(ours), time_per_call(lambda: full_sort_sampler(logits, rng, 0.8, 0.95), calls=20)))
-    return rows
-
-
 def decode_table(paths: dict[str, Path], texts: dict[int, str], ids: dict[int, list[int]]) -> None:
     from transformers import GPT2LMHeadModel
 
@@ -252,24 +231,55 @@ def decode_table(paths: dict[str, Path], texts: dict[int, str], ids: dict[int, l
             models[label] = load()
             run(models[label], max(PROMPT_TOKENS))  # warm-up on the longest prompt, inside the peak
         memory[label] = peak.mib
-    # Round-robin over approaches so that load from other processes hits them all alike.
+    weights = {label: weight_bytes(paths, label, models[label]) for label in approaches}
+    throughput = hardware_floor.MatmulThroughput()
+    # Round-robin over approaches, with a sample of the machine's floors after each round, so
+    # that load from other processes hits them all alike.
     runs = {(label, n): [] for label in approaches for n in PROMPT_TOKENS}
+    floors = []
     for _ in range(REPEATS):
         for n in PROMPT_TOKENS:
             for label, (_, run) in approaches.items():
                 runs[label, n].append(run(models[label], n))
+        floors.append(hardware_floor.measure(throughput))
     models.clear()
     gc.collect()
-
-    print(f"\n### Decode, batch 1, {NEW_TOKENS} new tokens, greedy unless noted, 1 intra-op thread\n")
-    print("| approach | prompt tokens | time to first token (ms) | per-token decode, median (ms) | tokens/s "
-          "| per-token time / (d) | peak RSS growth (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
     cells = {key: summarise([r[0] for r in value], [r[1] for r in value]) for key, value in runs.items()}
+    best_floor = {key: max(f[key] for f in floors) for key in floors[0]}
+    hardware_floor.print_floors(floors)
+    print_decode(cells, memory, weights, best_floor, model_macs(paths))
+
+
+def weight_bytes(paths: dict[str, Path], label: str, model) -> int:
+    """What one decode step reads: the ONNX file (weights, tied embedding stored once) or the torch parameters."""
+    if label.startswith("(b)"):
+        return sum(p.numel() * p.element_size() for p in model.parameters())  # tied: counted once
+    name = {"(a)": "nocache-int8", "(c)": "fp32"}.get(label.split()[0], "int8")
+    return (paths[name] / "model.onnx").stat().st_size
+
+
+def model_macs(paths: dict[str, Path]) -> int:
+    config = json.loads((paths["hf"] / "config.json").read_text())
+    return hardware_floor.matmul_macs_per_token(config["n_layer"], config["n_embd"], config["vocab_size"])
+
+
+def print_decode(cells: dict, memory: dict, weights: dict, floor: dict[str, float], macs: int) -> None:
+    print(f"\n### Decode, batch 1, {NEW_TOKENS} new tokens, greedy unless noted, 1 intra-op thread\n")
+    print("| approach | prompt tokens | time to first token (ms) | per-token, best (ms) | per-token, median (ms) "
+          "| tokens/s (best) | best / (d) best | median / (d) median | weights (MB) | memory floor (ms) "
+          "| arithmetic floor (ms) | floor / best | peak RSS growth (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (label, n), cell in cells.items():
-        ratio = cell["per_token_ms"] / cells["(d) engine int8 + KV cache", n]["per_token_ms"]
-        print(f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['per_token_ms']:.2f} | {cell['tokens_per_s']:.0f} "
-              f"| {ratio:.2f}x | {memory[label]:.0f} |")
+        d = cells["(d) engine int8 + KV cache", n]
+        # (a) re-runs a 50-token window per token; the others run one token per step.
+        ops = 2 * macs * (WINDOW if label.startswith("(a)") else 1)
+        gops = floor["int8_gops"] if label.startswith(("(a)", "(d")) else floor["fp32_gops"]
+        bound = hardware_floor.floor_ms(weights[label], ops, floor["bandwidth_gbs"], gops)
+        fraction = max(bound.values()) / cell["best_per_token_ms"]
+        print(f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['best_per_token_ms']:.2f} | {cell['per_token_ms']:.2f} "
+              f"| {cell['tokens_per_s']:.0f} | {cell['best_per_token_ms'] / d['best_per_token_ms']:.2f}x "
+              f"| {cell['per_token_ms'] / d['per_token_ms']:.2f}x | {weights[label] / 1e6:.0f} | {bound['memory_ms']:.2f} "
+              f"| {bound['arithmetic_ms']:.2f} | {fraction:.2f} | {memory[label]:.0f} |")
 
 
 def threads_table(paths: dict[str, Path], text: str) -> None:
@@ -310,11 +320,7 @@ def main() -> None:
     decode_table(paths, texts, ids)
 
     logits, _ = Engine.load(paths["int8"]).session.prefill([EOS, *ids[64]])
-    print("\n### Sampler alone, per token: temperature 0.8, top_p 0.95 (the engine's includes the logprob)\n")
-    print("| logits | engine sampler (ms) | full-sort sampler (ms) | speed-up |")
-    print("|---|---:|---:|---:|")
-    for name, ours, textbook in sampler_rows(logits[0]):
-        print(f"| {name} | {ours:.3f} | {textbook:.3f} | {textbook / ours:.1f}x |")
+    sampler_table(logits[0])
 
     threads_table(paths, texts[64])
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")

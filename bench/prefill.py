@@ -1,0 +1,70 @@
+"""Prefill benchmark: time to first token with and without the last-position slice, in one process.
+
+    .venv/bin/python bench/prefill.py           # uses artifacts/bench-model from bench/decode.py (builds it if absent)
+
+The engine on the bench model (DistilGPT2's shape, seeded random weights; int8 as shipped and
+fp32), the same session timed both ways, interleaved: "last position" feeds the graph's
+`logits_start` input so that the LM head runs on the prompt's last position only (issue 12);
+"every position" leaves it at its default, as a graph exported before it would run. Time to first
+token is measured through Engine.stream (tokenization, prefill, sampling, detokenization), best and
+median of the repeats, for prompts of 64 and 400 tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
+from bench.decode import PROMPT_TOKENS, build_models, prompts  # noqa: E402
+
+REPEATS = 9
+
+
+def time_to_first_token(engine: Engine, text: str, params: GenerationParams) -> float:
+    start = time.perf_counter()
+    for item in engine.stream(text, params):
+        if isinstance(item, TokenEvent):
+            return (time.perf_counter() - start) * 1000
+    raise RuntimeError("no token")
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    paths = build_models()
+    engines = {name: Engine.load(paths[name], intra_op_threads=1) for name in ("int8", "fp32")}
+    from tokenizers import Tokenizer
+
+    texts = prompts(Tokenizer.from_file(str(paths["int8"] / "tokenizer.json")))
+    params = GenerationParams(max_new_tokens=1, temperature=0.0)
+    modes = {"every position": False, "last position": True}
+    times = {(name, n, mode): [] for name in engines for n in PROMPT_TOKENS for mode in modes}
+    for name, engine in engines.items():
+        assert engine.session.has_logits_start, f"{paths[name]} has no logits_start input: rebuild artifacts/bench-model"
+    for _ in range(REPEATS + 1):  # the first round warms up and is dropped
+        for (name, n, mode), samples in times.items():
+            session = engines[name].session
+            session.has_logits_start = modes[mode]  # off: the graph computes every position, as an old export
+            samples.append(time_to_first_token(engines[name], texts[n], params))
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"\n### Time to first token, batch 1, 1 intra-op thread, {REPEATS} interleaved repeats\n")
+    print("| model | prompt tokens | LM head on | best (ms) | median (ms) | best / every position's best |")
+    print("|---|---:|---|---:|---:|---:|")
+    for (name, n, mode), samples in times.items():
+        samples = samples[1:]
+        everything = min(times[name, n, "every position"][1:])
+        print(f"| {name} | {n} | {mode} | {min(samples):.1f} | {statistics.median(samples):.1f} "
+              f"| {min(samples) / everything:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
