@@ -1,6 +1,6 @@
 """Decode benchmark: the serving engine against the original app's approach and PyTorch, in one process.
 
-    .venv/bin/python bench/decode.py            # builds artifacts/bench-model once (~2 min), then ~5 min
+    .venv/bin/python -m bench.decode         # builds artifacts/bench-model once (~2 min), then ~5 min
 
 A DistilGPT2-SHAPED model (6 layers, 768 wide, 12 heads, GPT-2 vocabulary) with seeded random
 weights, so the numbers are about speed only. Greedy decoding of 64 new tokens (batch 1) after
@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402

@@ -1,6 +1,6 @@
 """Prefill benchmark: time to first token with and without the last-position slice, in one process.
 
-    .venv/bin/python bench/prefill.py           # uses artifacts/bench-model from bench/decode.py (builds it if absent)
+    .venv/bin/python -m bench.prefill        # uses artifacts/bench-model from bench/decode.py (builds it if absent)
 
 The engine on the bench model (DistilGPT2's shape, seeded random weights; int8 as shipped and
 fp32), the same session timed both ways, interleaved: "last position" feeds the graph's
@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402

@@ -31,7 +31,7 @@ def measure(args: argparse.Namespace, approach: str) -> dict:
     import torch
 
     from model_creation.train import build_model, lm_loss
-    from model_creation.train_config import Config
+    from model_creation.training.config import Config
 
     bf16, fast_loss, compiled = APPROACHES[approach]
     torch.manual_seed(0)
@@ -67,7 +67,7 @@ def measure(args: argparse.Namespace, approach: str) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from model_creation.train_config import PRESETS
+    from model_creation.training.config import PRESETS
 
     cpu = PRESETS["cpu"]
     parser.add_argument("--n-layer", type=int, default=cpu.n_layer)

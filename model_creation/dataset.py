@@ -37,8 +37,7 @@ import pyarrow as pa
 from datasets import Dataset, DatasetDict, Features, List, Value
 from tqdm.auto import tqdm
 
-from model_creation.scrape import ABSTRACTS_FILE
-from model_creation.stage_dir import StageError, prepare_output_dir, write_metrics
+from model_creation.stage_dir import ABSTRACTS_FILE, StageError, prepare_output_dir, write_metrics
 from model_creation.text_cleaning import normalise_whitespace, title_key
 from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer, save_tokenizer, train_bpe_tokenizer
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from backend.engine import Engine, GenerationParams
-from model_creation.loss_curve import read_log, training_stretches
 from model_creation.model_card import render_model_card, render_report
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import Perplexity, document_ids, gpt2_token_count, perplexity, torch_logits_fn
 from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, read_metrics, require_finished, write_metrics
 from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer
+from model_creation.training.loss_curve import read_log, training_stretches
 
 SAMPLE_PROMPTS = [
     "We propose a method to",

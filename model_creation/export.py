@@ -1,10 +1,10 @@
 """Export stage: the trained HF model directory -> `model.onnx`, a decoder with a KV cache.
 
 optimum's exporter (task text-generation-with-past) writes the graph, config.json and
-generation_config.json; we then store the tied embedding once (see onnx_tied_weights), add the
-optional `logits_start` input that lets serving run the LM head on the last position only (see
-onnx_logits_start), make sure the tokenizer files are beside the model, and check the ONNX graph against the PyTorch
-model it came from: largest absolute logit difference and identical greedy tokens for a few
+generation_config.json; we then store the tied embedding once (see onnx_graph/tied_weights),
+add the optional `logits_start` input that lets serving run the LM head on the last position
+only (see onnx_graph/logits_start), make sure the tokenizer files are beside the model, and
+check the ONNX graph against the PyTorch model it came from: largest absolute logit difference and identical greedy tokens for a few
 prompts. A failed logit check stops the stage, since every later stage would inherit the bug.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from model_creation.onnx_decoder import OnnxDecoder
-from model_creation.onnx_logits_start import add_logits_start
-from model_creation.onnx_tied_weights import initializer_bytes, share_tied_embedding
+from model_creation.onnx_graph.decoder import OnnxDecoder
+from model_creation.onnx_graph.logits_start import add_logits_start
+from model_creation.onnx_graph.tied_weights import initializer_bytes, share_tied_embedding
 from model_creation.stage_dir import StageError, prepare_output_dir, require_finished, write_metrics
 from model_creation.tokenizer import TOKENIZER_FILES, end_of_text_id, load_tokenizer, save_tokenizer
 

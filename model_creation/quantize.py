@@ -21,10 +21,10 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from model_creation.attention_fusion import fuse_attention
-from model_creation.int8_weights import make_weights_signed
-from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
-from model_creation.onnx_logits_start import slice_after_activation_quantization
+from model_creation.onnx_graph.attention_fusion import fuse_attention
+from model_creation.onnx_graph.decoder import OnnxDecoder, kv_cache_max_diff
+from model_creation.onnx_graph.int8_weights import make_weights_signed
+from model_creation.onnx_graph.logits_start import slice_after_activation_quantization
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, require_finished, write_metrics
 

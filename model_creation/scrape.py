@@ -26,11 +26,10 @@ import arxiv
 import requests
 from tqdm.auto import tqdm
 
-from model_creation.stage_dir import METRICS_FILE, StageError, write_metrics
+from model_creation.stage_dir import ABSTRACTS_FILE, METRICS_FILE, StageError, write_metrics
 from model_creation.text_cleaning import is_withdrawn, normalise_whitespace, strip_version, title_key
 
 DEFAULT_CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "cs.CV", "cs.NE", "stat.ML"]
-ABSTRACTS_FILE = "abstracts.jsonl"
 PROGRESS_FILE = "progress.json"
 DROP_REASONS = ("duplicate_id", "duplicate_title", "withdrawn", "too_short")
 # Papers reach the API only once announced, a day or more after submission; a window this close

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.json"
+# The scrape stage's output file, which the dataset stage reads: defined here so that the dataset
+# stage does not import the scrape stage (and with it arxiv and requests).
+ABSTRACTS_FILE = "abstracts.jsonl"
 
 
 class StageError(RuntimeError):

@@ -2,12 +2,12 @@
 
 A plain nanoGPT-style loop around transformers' GPT2LMHeadModel (so export works unchanged):
 random windows of packed blocks from a seeded generator, AdamW or Muon + AdamW, a cosine or
-warmup-stable-decay schedule (model_creation/optimizers.py), gradient accumulation and clipping,
+warmup-stable-decay schedule (model_creation/training/optimizers.py), gradient accumulation and clipping,
 bf16 autocast and torch.compile on a GPU or on a CPU with bf16 units (AMX), validation loss
 every `eval_interval` steps, and a budget in steps, tokens or seconds per invocation.
 
 Runs resume where they stopped (`resume`): checkpoint.pt has the weights, optimizer and RNG
-states (model_creation/train_checkpoint.py), so a resumed run takes the very batches an
+states (model_creation/training/checkpoint.py), so a resumed run takes the very batches an
 uninterrupted one would have; SIGTERM or Ctrl+C ends the current step, then checkpoints. A WSD
 run is left stable (constant rate) and a shipping candidate forks a short decay from its latest
 checkpoint into another directory (`decay_from`), leaving the stable run free to go on.
@@ -29,16 +29,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from model_creation.loss_curve import plot_loss_curve
-from model_creation.optimizers import OPTIMIZERS, SCHEDULES, learning_rate, make_optimizers, set_learning_rate
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
 from model_creation.tokenizer import ASSETS_DIR, END_OF_TEXT_ID, end_of_text_id, load_tokenizer, save_tokenizer
-from model_creation.train_checkpoint import (
+from model_creation.training.checkpoint import (
     CHECKPOINT_FILE, LOG_FILE, copy_log, load_checkpoint, restore_rng, rng_state, save_checkpoint, truncate_log,
 )
-from model_creation.train_config import PRESETS, Config
-from model_creation.train_data import gpt2_tokens_per_model_token, load_split, sample_batch
-from model_creation.train_precision import resolve_hardware
+from model_creation.training.config import PRESETS, Config
+from model_creation.training.data import gpt2_tokens_per_model_token, load_split, sample_batch
+from model_creation.training.loss_curve import plot_loss_curve
+from model_creation.training.optimizers import OPTIMIZERS, SCHEDULES, learning_rate, make_optimizers, set_learning_rate
+from model_creation.training.precision import resolve_hardware
 
 __all__ = ["Config", "PRESETS", "run", "learning_rate", "build_model", "lm_loss", "load_split", "sample_batch"]
 

@@ -17,7 +17,7 @@ from transformers import GPT2LMHeadModel
 from backend import create_app
 from backend.engine import Engine
 from model_creation import dataset, evaluate, export, quantize, train
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.tokenizer import END_OF_TEXT, load_gpt2_tokenizer, train_bpe_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent

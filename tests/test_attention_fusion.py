@@ -1,4 +1,4 @@
-"""model_creation.attention_fusion on the tiny export, checked against the PyTorch model (the oracle).
+"""model_creation.onnx_graph.attention_fusion on the tiny export, checked against the PyTorch model (the oracle).
 
 Logits against PyTorch are checked for the fused graph beside the export's, in
 test_export_quantize; the engine's own tests (greedy vs transformers, KV cache vs recomputation,
@@ -15,7 +15,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from model_creation.attention_fusion import AttentionFusionError, fuse_attention
+from model_creation.onnx_graph.attention_fusion import AttentionFusionError, fuse_attention
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
 from tests.tiny_model import TINY, build_tiny_torch_model
 

@@ -12,7 +12,7 @@ import torch
 
 from backend.engine import Engine, GenerationParams
 from model_creation import evaluate, export, quantize
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import document_ids, perplexity, sequence_nll, torch_logits_fn
 from model_creation.stage_dir import StageError
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from model_creation import export, quantize
-from model_creation.onnx_decoder import OnnxDecoder, kv_cache_max_diff
-from model_creation.onnx_tied_weights import initializer_bytes
+from model_creation.onnx_graph.decoder import OnnxDecoder, kv_cache_max_diff
+from model_creation.onnx_graph.tied_weights import initializer_bytes
 from model_creation.stage_dir import StageError
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
 from tests.tiny_model import TINY, build_tiny_torch_model

@@ -1,4 +1,4 @@
-"""model_creation.int8_weights on the tiny model quantized by onnxruntime: exact, and only where safe."""
+"""model_creation.onnx_graph.int8_weights on the tiny model quantized by onnxruntime: exact, and only where safe."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from onnx import helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from model_creation import quantize
-from model_creation.int8_weights import make_weights_signed
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_graph.decoder import OnnxDecoder
+from model_creation.onnx_graph.int8_weights import make_weights_signed
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
 
 PROMPTS = ["We propose a method to", "Graph neural networks for molecules", "x"]

@@ -17,7 +17,7 @@ from onnx import numpy_helper
 from backend.engine import Engine, GenerationParams
 from backend.engine.session import LOGITS_START, DecoderSession
 from model_creation import export, quantize
-from model_creation.onnx_logits_start import LogitsStartError, add_logits_start
+from model_creation.onnx_graph.logits_start import LogitsStartError, add_logits_start
 from model_creation.perplexity import perplexity
 from tests.tiny_model import QUANTIZE_TEXTS, TINY, build_tiny_hf_dir
 

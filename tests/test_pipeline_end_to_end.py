@@ -14,7 +14,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from model_creation import dataset, evaluate, export, quantize
-from model_creation.onnx_decoder import OnnxDecoder
+from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent

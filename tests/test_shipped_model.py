@@ -75,7 +75,7 @@ def test_seeded_completion_is_corpus_english(engine, seed):
 def test_int8_perplexity_on_held_out_abstracts():
     from tokenizers import Tokenizer
 
-    from model_creation.onnx_decoder import OnnxDecoder
+    from model_creation.onnx_graph.decoder import OnnxDecoder
     from model_creation.perplexity import document_ids, gpt2_token_count, perplexity
     from model_creation.tokenizer import load_gpt2_tokenizer
 

@@ -12,9 +12,9 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from model_creation import train
-from model_creation.loss_curve import read_log
-from model_creation.optimizers import make_optimizers
 from model_creation.stage_dir import StageError
+from model_creation.training.loss_curve import read_log
+from model_creation.training.optimizers import make_optimizers
 from tests.tiny_model import build_tiny_dataset_dir
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.jsonl"

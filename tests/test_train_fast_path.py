@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from model_creation import train
-from model_creation.loss_curve import read_log
-from model_creation.optimizers import MUON_MATRICES, learning_rate, make_optimizers
+from model_creation.training.loss_curve import read_log
+from model_creation.training.optimizers import MUON_MATRICES, learning_rate, make_optimizers
 from tests.tiny_model import build_tiny_dataset_dir
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.jsonl"

@@ -18,7 +18,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from model_creation import train
-from model_creation.loss_curve import read_log
+from model_creation.training.loss_curve import read_log
 from tests.tiny_model import build_tiny_dataset_dir
 
 REPO = Path(__file__).resolve().parent.parent

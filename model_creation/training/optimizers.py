@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from model_creation.train_config import Config
+from model_creation.training.config import Config
 
 OPTIMIZERS = ("adamw", "muon")
 SCHEDULES = ("cosine", "wsd")

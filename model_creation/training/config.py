@@ -27,7 +27,7 @@ class Config:
     batch_size: int = 8  # sequences per micro-batch
     grad_accum: int = 4  # micro-batches per optimizer step; tokens/step = batch_size * block_size * grad_accum
 
-    # --- optimizer and schedule (model_creation/optimizers.py) ---
+    # --- optimizer and schedule (model_creation/training/optimizers.py) ---
     optimizer: str = "adamw"  # "adamw", or "muon": Muon for the blocks' 2-D matrices, AdamW for the rest
     learning_rate: float = 6e-4  # peak (Muon's step is scaled to AdamW's RMS, so one rate serves both)
     min_lr_ratio: float = 0.1  # the floor the decay ends at, as a fraction of the peak

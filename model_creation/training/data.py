@@ -14,7 +14,7 @@ import torch
 
 from model_creation.perplexity import document_ids, gpt2_token_count
 from model_creation.tokenizer import load_gpt2_tokenizer
-from model_creation.train_config import Config
+from model_creation.training.config import Config
 
 
 def load_split(dataset_dir: Path, split: str) -> np.ndarray:
