@@ -83,20 +83,26 @@ def test_a_tiny_temperature_is_the_greedy_limit(temperature):
 
 @pytest.mark.parametrize("k", [0, 1, 5, 50, 1000, VOCAB])
 @pytest.mark.parametrize("seed", [0, 3])
-def test_top_k_matches_transformers(k, seed):
+def test_top_k_candidates_are_what_transformers_keeps(k, seed):
     logits = random_logits(seed)
-    ours = unchanged(sampling.top_k_filter, logits, k)
-    # generate() adds no top-k warper for top_k=0 ("off"): the oracle is the identity.
+    ours = unchanged(sampling.top_k_candidates, logits, k)
+    # generate() adds no top-k warper for top_k=0 ("off"): the oracle keeps everything.
     theirs = oracle(TopKLogitsWarper(k), logits) if k > 0 else logits
-    assert_same_filter(ours, theirs)
+    assert len(ours) == len(set(ours.tolist()))
+    np.testing.assert_array_equal(np.sort(ours), np.flatnonzero(np.isfinite(theirs)))
 
 
-@pytest.mark.parametrize("top_p", [0.05, 0.3, 0.5, 0.9, 0.95, 1.0])
+@pytest.mark.parametrize("top_p", [0.05, 0.3, 0.5, 0.9, 0.95])  # 1.0 never reaches nucleus_size: no top-p
 @pytest.mark.parametrize("scale", [0.5, 3.0, 8.0])  # flat, moderate, peaked distributions
-def test_top_p_matches_transformers(top_p, scale):
+def test_nucleus_size_is_what_transformers_keeps(top_p, scale):
+    """The sampler's sorted path keeps the nucleus_size likeliest tokens: as many as TopPLogitsWarper
+    (which tokens, and the rejection path, are checked by drawing against transformers below)."""
     logits = random_logits(4, scale=scale)
-    ours = unchanged(sampling.top_p_filter, logits, top_p)
-    assert_same_filter(ours, oracle(TopPLogitsWarper(top_p), logits))
+    theirs = np.isfinite(oracle(TopPLogitsWarper(top_p), logits))
+    probs = sampling.softmax(logits)
+    order = np.argsort(-probs, kind="stable")
+    kept = order[: sampling.nucleus_size(probs[order], top_p)]
+    np.testing.assert_array_equal(np.sort(kept), np.flatnonzero(theirs))
 
 
 @pytest.mark.parametrize(

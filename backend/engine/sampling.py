@@ -64,26 +64,6 @@ def nucleus_size(sorted_probs: np.ndarray, top_p: float) -> int:
     return 1 + int(np.count_nonzero(mass_before < top_p))
 
 
-def top_k_filter(logits: np.ndarray, k: int) -> np.ndarray:
-    """Full-size copy with -inf outside the top k (the form transformers' warpers produce)."""
-    out = np.full_like(logits, -np.inf)
-    keep = top_k_candidates(logits, k)
-    out[keep] = logits[keep]
-    return out
-
-
-def top_p_filter(logits: np.ndarray, top_p: float) -> np.ndarray:
-    """Full-size copy with -inf outside the nucleus (explicit sort; for tests and the fallback)."""
-    if top_p >= 1.0:
-        return logits.copy()
-    probs = softmax(logits)
-    order = np.argsort(-probs, kind="stable")
-    keep = order[: nucleus_size(probs[order], top_p)]
-    out = np.full_like(logits, -np.inf)
-    out[keep] = logits[keep]
-    return out
-
-
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max())  # -inf -> 0
     return shifted / shifted.sum()
