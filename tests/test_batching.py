@@ -8,7 +8,6 @@ runs one at a time, so who joins when is decided by the test, not by thread timi
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
@@ -18,10 +17,10 @@ from backend.engine import Engine, GenerationParams, GenerationResult, TokenEven
 from backend.engine.padded_cache import PaddedCache
 from backend.engine.session import KVCache
 from model_creation.tokenizer import load_gpt2_tokenizer
+from tests.gated_session import WAIT, GatedSession
 from tests.tiny_model import build_tiny_torch_model
 
 EOS = 50256
-WAIT = 60.0  # bound on every wait; none should come near it
 PROMPTS = ["We propose a method to", "Deep", "Graph 🤖 transformers für naïve CJK 深度学习 and then some more words"]
 
 
@@ -41,37 +40,6 @@ def batched(model_dir) -> Engine:
     engine = Engine.load(model_dir)
     assert engine.batches and engine.info["batching"] == "on"
     return engine
-
-
-class GatedSession:
-    """Wraps the onnxruntime session: every run waits for a permit from the test, and the batch
-    size of each run is recorded."""
-
-    def __init__(self, session):
-        self._session = session
-        self._permits = threading.Semaphore(0)
-        self._finished = threading.Semaphore(0)
-        self.batch_sizes: list[int] = []
-
-    def run(self, names, feed):
-        assert self._permits.acquire(timeout=WAIT), "the test never released this run"
-        try:
-            return self._session.run(names, feed)
-        finally:
-            self.batch_sizes.append(feed["input_ids"].shape[0])
-            self._finished.release()
-
-    def step(self, runs: int = 1) -> None:
-        """Let `runs` more model runs happen and wait until they have."""
-        for _ in range(runs):
-            self._permits.release()
-            assert self._finished.acquire(timeout=WAIT), "the scheduler did not run"
-
-    def open(self) -> None:
-        self._permits.release(10_000)
-
-    def __getattr__(self, name):
-        return getattr(self._session, name)
 
 
 @pytest.fixture
