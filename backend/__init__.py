@@ -39,10 +39,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     service_metrics = metrics.init_app(app)
     security.init_app(app)
-    app.extensions["admission"] = admission.Admission(
-        app.config["GENERATION_SLOTS"], app.config["QUEUE_SIZE"], app.config["QUEUE_TIMEOUT_SECONDS"],
-        on_change=service_metrics.admission_changed)
     load_engine(app)
+    engine = app.extensions.get("engine")
+    # Slots are the running batch's capacity; an engine that cannot batch runs one request at a
+    # time, since more unbatched generations at once only make each one slower.
+    slots = app.config["GENERATION_SLOTS"] if engine is None or engine.batches else 1
+    app.extensions["admission"] = admission.Admission(
+        slots, app.config["QUEUE_SIZE"], app.config["QUEUE_TIMEOUT_SECONDS"],
+        on_change=service_metrics.admission_changed)
     for blueprint in (generate.bp, openai_compat.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)  # last: its catch-all route must not shadow the API's
@@ -59,7 +63,8 @@ def load_engine(app: Flask) -> None:
         return
     model_dir = app.config["MODEL_DIR"]
     try:
-        engine = Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"])
+        engine = Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"],
+                             batching=app.config["BATCHING"])
     except ModelLoadError as error:
         reason = str(error)
     except Exception as error:  # a corrupt file can fail in ways the engine did not foresee
@@ -67,9 +72,9 @@ def load_engine(app: Flask) -> None:
     else:
         app.extensions["engine"] = engine
         info = engine.info
-        app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads",
-                        info["name"], info["quantization"], info["parameters"], model_dir,
-                        info["load_seconds"], app.config["INTRA_OP_THREADS"])
+        app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; "
+                        "batching %s", info["name"], info["quantization"], info["parameters"], model_dir,
+                        info["load_seconds"], app.config["INTRA_OP_THREADS"], info["batching"])
         return
     reason = " ".join(reason.split())  # one line, whatever the exception's message looked like
     # Clients are told what is wrong, not where the server keeps its files; the log says both.

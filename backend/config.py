@@ -11,14 +11,18 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from backend.engine.schema import BATCHING_MODES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "AUTOCOMPLETE_"
 
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "arxiv-gpt2-6x512-bpe16k"
 DEFAULT_FRONTEND_DIR = REPO_ROOT / "frontend" / "dist"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
-DEFAULT_GENERATION_SLOTS = 1  # one generation already uses every intra-op thread
-DEFAULT_QUEUE_SIZE = 4
+# Requests decoded together in one worker's running batch (backend/engine/batch.py); an engine
+# that cannot batch (Engine.batches) runs one at a time whatever this says.
+DEFAULT_GENERATION_SLOTS = 8
+DEFAULT_QUEUE_SIZE = 8
 # How long a queued request waits for a slot before it is turned away with 429.
 DEFAULT_QUEUE_TIMEOUT_SECONDS = 30.0
 
@@ -50,6 +54,17 @@ def env_int(name: str, default: int, minimum: int, environ: Mapping[str, str] | 
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None) -> str:
+    """Variable `name` (full name), one of `choices`."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> dict:
     """Flask config keys from the environment; names match the contract's variables."""
     environ = os.environ if environ is None else environ
@@ -58,6 +73,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict:
         "MODEL_DIR": environ.get(PREFIX + "MODEL_DIR") or str(DEFAULT_MODEL_DIR),
         # Single-process default: every core. gunicorn.conf.py sets this to cores / workers.
         "INTRA_OP_THREADS": env_int(PREFIX + "INTRA_OP_THREADS", available_cores(), 1, environ),
+        "BATCHING": env_choice(PREFIX + "BATCHING", "on", BATCHING_MODES, environ),
         "GENERATION_SLOTS": env_int(PREFIX + "GENERATION_SLOTS", DEFAULT_GENERATION_SLOTS, 1, environ),
         "QUEUE_SIZE": env_int(PREFIX + "QUEUE_SIZE", DEFAULT_QUEUE_SIZE, 0, environ),
         "QUEUE_TIMEOUT_SECONDS": DEFAULT_QUEUE_TIMEOUT_SECONDS,

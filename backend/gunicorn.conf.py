@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from backend.config import PREFIX, available_cores, env_int
+from backend.config import DEFAULT_GENERATION_SLOTS, DEFAULT_QUEUE_SIZE, PREFIX, available_cores, env_int
 
 log = logging.getLogger("gunicorn.error")
 
@@ -26,8 +26,9 @@ worker_class = "backend.worker.BufferedThreadWorker"
 # another process takes a core, so cores are better spent on parallel requests.
 DEFAULT_WORKERS = min(available_cores(), 4)
 workers = env_int(PREFIX + "WORKERS", DEFAULT_WORKERS, 1)
-# Enough threads for the generation slots, the wait queue, and /health or /metrics alongside.
-threads = env_int(PREFIX + "THREADS", 8, 1)
+# Enough threads for the generation slots (the running batch), the wait queue, and /health or
+# /metrics alongside.
+threads = env_int(PREFIX + "THREADS", DEFAULT_GENERATION_SLOTS + DEFAULT_QUEUE_SIZE + 4, 1)
 timeout = env_int(PREFIX + "TIMEOUT", 60, 1)
 graceful_timeout = timeout  # on SIGTERM, requests in flight get this long to finish
 keepalive = 5
@@ -51,8 +52,8 @@ if workers * _requested > _cores:
     _requested = _fair_share
 os.environ[PREFIX + "INTRA_OP_THREADS"] = str(_requested)  # workers read it in create_app
 
-_slots = env_int(PREFIX + "GENERATION_SLOTS", 1, 1)
-_queue = env_int(PREFIX + "QUEUE_SIZE", 4, 0)
+_slots = env_int(PREFIX + "GENERATION_SLOTS", DEFAULT_GENERATION_SLOTS, 1)
+_queue = env_int(PREFIX + "QUEUE_SIZE", DEFAULT_QUEUE_SIZE, 0)
 if _slots + _queue >= threads:
     log.warning("%s slots + %s queued requests leave no thread of %s free for /health; raise %sTHREADS",
                 _slots, _queue, threads, PREFIX)

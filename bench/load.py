@@ -62,6 +62,7 @@ class Tally:
     errors: int = 0
     completion_tokens: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    first_token_ms: list[float] = field(default_factory=list)  # streamed requests only
     error_samples: list[str] = field(default_factory=list)
     health_ok: int = 0
     health_failed: int = 0
@@ -103,29 +104,50 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def client_loop(host: str, port: int, index: int, deadline: float, max_new_tokens: int, tally: Tally) -> None:
+def read_stream(response: http.client.HTTPResponse, start: float) -> tuple[dict, float | None]:
+    """(the `done` event's data, ms from `start` to the first token) of a /generate/stream body."""
+    first_ms, event, done = None, None, {}
+    for line in iter(response.readline, b""):
+        line = line.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+            if event == "token" and first_ms is None:
+                first_ms = (time.perf_counter() - start) * 1000
+        elif line.startswith("data: ") and event in ("done", "error"):
+            done = {"event": event, **json.loads(line[6:])}
+    return done, first_ms
+
+
+def client_loop(host: str, port: int, index: int, deadline: float, max_new_tokens: int, tally: Tally,
+                stream: bool = False) -> None:
     connection = http.client.HTTPConnection(host, port, timeout=60)
+    path = "/generate/stream" if stream else "/generate"
     sent = 0
     while time.monotonic() < deadline:
         body = json.dumps({"text": PROMPTS[(index + sent) % len(PROMPTS)], "max_new_tokens": max_new_tokens, "seed": index * 100003 + sent})
         sent += 1
         start = time.perf_counter()
         try:
-            connection.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
+            connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
             response = connection.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as error:
+            if stream and response.status == 200:
+                done, first_ms = read_stream(response, start)
+                payload = json.dumps(done).encode()
+            else:
+                payload, first_ms = response.read(), None
+        except (OSError, http.client.HTTPException, ValueError) as error:
             tally.error(f"{type(error).__name__}: {error}")
             connection.close()  # reconnects on the next request
             time.sleep(0.05)
             continue
         elapsed_ms = (time.perf_counter() - start) * 1000
-        if response.status == 200:
-            usage = json.loads(payload)["usage"]
+        if response.status == 200 and "usage" in (result := json.loads(payload)):
             with tally.lock:
                 tally.served += 1
-                tally.completion_tokens += usage["completion_tokens"]
+                tally.completion_tokens += result["usage"]["completion_tokens"]
                 tally.latencies_ms.append(elapsed_ms)
+                if first_ms is not None:
+                    tally.first_token_ms.append(first_ms)
         elif response.status == 429:
             with tally.lock:
                 tally.rejected_429 += 1
@@ -198,10 +220,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, workers: int, log_path: Path, ready_timeout: float = 180.0) -> tuple[subprocess.Popen, int]:
-    """The Procfile's gunicorn on a free loopback port, returned once /health says ok."""
+def start_server(model_dir: Path, workers: int, log_path: Path, ready_timeout: float = 180.0,
+                 settings: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """The Procfile's gunicorn on a free loopback port, returned once /health says ok;
+    `settings` are further environment variables (AUTOCOMPLETE_BATCHING=off, ...)."""
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir), "AUTOCOMPLETE_WORKERS": str(workers)}
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir), "AUTOCOMPLETE_WORKERS": str(workers),
+           **(settings or {})}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = log_path.open("w")
     server = subprocess.Popen([str(gunicorn), "-c", "backend/gunicorn.conf.py", "backend:create_app()"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -231,7 +256,7 @@ def stop_server(server: subprocess.Popen) -> int:
 
 
 def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens: int, server: subprocess.Popen | None = None,
-             slow_clients: int = 0) -> dict:
+             slow_clients: int = 0, stream: bool = False) -> dict:
     tally, stop = Tally(slow_clients=slow_clients), threading.Event()
     slow = open_slow_clients(host, port, slow_clients)
     slow_watcher = threading.Thread(target=watch_slow_clients, args=(slow, time.monotonic(), stop, tally), daemon=True)
@@ -240,7 +265,7 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
     watcher.start()
     started = time.monotonic()
     deadline = started + duration
-    threads = [threading.Thread(target=client_loop, args=(host, port, i, deadline, max_new_tokens, tally), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=client_loop, args=(host, port, i, deadline, max_new_tokens, tally, stream), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -252,7 +277,7 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
     for sock in slow:
         sock.close()
     report = {f.name: getattr(tally, f.name) for f in fields(tally)
-              if f.name not in ("latencies_ms", "lock", "slow_dropped_after_s")}
+              if f.name not in ("latencies_ms", "first_token_ms", "lock", "slow_dropped_after_s")}
     dropped = tally.slow_dropped_after_s
     report["slow_dropped_after_s"] = {"min": round(min(dropped), 1), "max": round(max(dropped), 1)} if dropped else None
     report.update(
@@ -262,6 +287,8 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
         server_alive=server.poll() is None if server else None,
     )
     report["latency_ms"]["max"] = round(max(tally.latencies_ms), 1) if tally.latencies_ms else None
+    first = percentile(tally.first_token_ms, 50)
+    report["first_token_ms_p50"] = round(first, 1) if first is not None else None
     report["health_max_ms"] = round(tally.health_max_ms, 1)
     return report
 

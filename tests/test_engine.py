@@ -279,9 +279,11 @@ def test_events_join_to_the_decoded_text(fp32, hf_tokenizer, seed):
         assert streamed == completion.text == hf_tokenizer.decode(ids)
 
 
-def test_closing_the_stream_stops_the_model(fp32, counted):
-    session = counted(fp32)
-    stream = fp32.stream(PROMPTS[0], GenerationParams(max_new_tokens=50, seed=0))
+def test_closing_the_stream_stops_the_model(fp32_model_dir, counted):
+    """Unbatched, the stream is the generation loop itself (tests/test_batching.py has the batched case)."""
+    engine = Engine.load(fp32_model_dir, batching="off")
+    session = counted(engine)
+    stream = engine.stream(PROMPTS[0], GenerationParams(max_new_tokens=50, seed=0))
     events = [next(stream) for _ in range(5)]
     assert all(isinstance(e, TokenEvent) for e in events)
     runs = session.runs

@@ -113,3 +113,42 @@ def test_slow_clients_are_held_then_dropped_with_408(tiny_model_dir, tmp_path, c
     assert report["slow_answered"] == {"HTTP/1.1 408 Request Timeout": 64}
     assert 1.5 <= report["slow_dropped_after_s"]["min"] <= report["slow_dropped_after_s"]["max"] < 5
     assert report["health_failed"] == 0 and report["health_max_ms"] < 1000 and report["served"] > 0
+
+
+def test_streaming_clients_count_tokens_and_time_the_first_one():
+    """--stream clients (bench/batching.py) read /generate/stream's SSE: the done event's usage is
+    counted and the first token event is timed, before the whole response has arrived."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            assert self.path == "/generate/stream"
+            events = [("token", {"index": 0, "text": " a"}), ("token", {"index": 0, "text": " b"}),
+                      ("done", {"completions": [{"text": " a b"}], "usage": {"prompt_tokens": 2, "completion_tokens": 2}})]
+            body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            data = json.dumps({"status": "ok"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = load.run_load("127.0.0.1", server.server_address[1], clients=2, duration=1.0, max_new_tokens=2, stream=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report["served"] > 0 and report["errors"] == 0 and report["completion_tokens"] == 2 * report["served"]
+    assert report["first_token_ms_p50"] is not None and report["first_token_ms_p50"] <= report["latency_ms"]["max"]

@@ -1,10 +1,12 @@
 """Generation slots and a bounded wait queue, per worker process.
 
-A generation keeps the CPU busy for its whole length, so running more of them at once only
-makes each one slower. A worker runs at most `slots` generations; up to `queue_size` more
-requests wait (first come, first served) for a free slot; any request beyond that, or one that
-waited longer than `queue_timeout`, is refused at once with 429 and a Retry-After estimated
-from how long recent generations took. A queued request whose client hangs up leaves the queue.
+A worker's engine decodes the requests it runs in one batch (backend/engine/batch.py), so the
+slots are that batch's capacity; an engine that cannot batch gets one slot, since unbatched
+generations at once only make each one slower. A worker runs at most `slots` generations; up
+to `queue_size` more requests wait (first come, first served) for a free slot; any request
+beyond that, or one that waited longer than `queue_timeout`, is refused at once with 429 and a
+Retry-After estimated from how long recent generations took. A queued request whose client
+hangs up leaves the queue.
 """
 
 from __future__ import annotations

@@ -15,13 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.engine.batch import BatchScheduler
 from backend.engine.generation import generate_events
-from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
+from backend.engine.schema import BATCHING_MODES, GenerationParams, GenerationResult, ModelLoadError, TokenEvent
 from backend.engine.session import DecoderSession, KVCache
 from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
 
 _QUANTIZED_OPS = (b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul", b"DequantizeLinear", b"MatMulNBits")
 _CONFIG_FIELDS = ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")
+# onnxruntime's dynamic quantization computes ONE activation scale over the whole input tensor,
+# i.e. over every row of a batch: a row's logits then depend on the other rows (measured on the
+# shipped int8 model: up to 0.25 logit apart), so a batched request would not reproduce its seed.
+_ROW_COUPLING_OPS = (b"DynamicQuantizeLinear",)
 
 
 def gpt2_parameter_count(n_layer: int, n_embd: int, n_positions: int, vocab_size: int) -> int:
@@ -37,12 +42,31 @@ def gpt2_parameter_count(n_layer: int, n_embd: int, n_positions: int, vocab_size
     return vocab_size * n_embd + n_positions * n_embd + n_layer * per_block + 2 * n_embd
 
 
-def _is_quantized(model_path: Path) -> bool:
-    """Whether the graph holds integer-quantization operators. onnxruntime does not list a graph's
-    nodes and serving must not need the `onnx` package, but operator types are stored as plain
-    strings in the protobuf, so a byte search finds them."""
+def _graph_has(model_path: Path, ops: tuple[bytes, ...]) -> bool:
+    """Whether the graph holds any of these operators. onnxruntime does not list a graph's nodes
+    and serving must not need the `onnx` package, but operator types are stored as plain strings
+    in the protobuf, so a byte search finds them."""
     with open(model_path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return any(data.find(op) >= 0 for op in _QUANTIZED_OPS)
+        return any(data.find(op) >= 0 for op in ops)
+
+
+def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> str | None:
+    """Why this engine must run one request at a time, or None when it may batch requests.
+
+    "on" batches when every row's output is independent of the other rows; "force" also
+    batches a row-coupled (dynamically quantized) graph, trading seed reproducibility under
+    load for throughput; "off" never batches. Without position_ids, rows of different lengths
+    cannot keep their own positions, so no mode batches such a graph."""
+    if mode not in BATCHING_MODES:
+        raise ValueError(f"batching must be one of {', '.join(BATCHING_MODES)}, got {mode!r}")
+    if mode == "off":
+        return "off (setting)"
+    if not session.has_position_ids:
+        return "off: the graph has no position_ids input, so rows of different lengths cannot be batched"
+    if mode == "on" and _graph_has(model_path, _ROW_COUPLING_OPS):
+        return ("off: DynamicQuantizeLinear quantizes activations per tensor, so batched rows would change "
+                "each other's logits (re-quantize row-independently, or set batching to force)")
+    return None
 
 
 def _read_config(model_dir: Path) -> dict:
@@ -113,7 +137,8 @@ def _shape_problems(logits: np.ndarray, cache: KVCache, vocab: int, head_shape: 
 
 
 class Engine:
-    def __init__(self, model_dir: Path, config: dict, session: DecoderSession, tokenizer: TextTokenizer, load_seconds: float):
+    def __init__(self, model_dir: Path, config: dict, session: DecoderSession, tokenizer: TextTokenizer, load_seconds: float,
+                 batching: str = "on"):
         self.model_dir = model_dir
         self.session = session
         self.tokenizer = tokenizer
@@ -122,16 +147,22 @@ class Engine:
         parameters = gpt2_parameter_count(config["n_layer"], config["n_embd"], config["n_positions"], config["vocab_size"])
         self.info = {
             "name": model_dir.resolve().name,
-            "quantization": "int8" if _is_quantized(model_dir / "model.onnx") else "fp32",
+            "quantization": "int8" if _graph_has(model_dir / "model.onnx", _QUANTIZED_OPS) else "fp32",
             "parameters": parameters,
             "load_seconds": load_seconds,
             "context_length": self.n_positions,
             "vocab_size": config["vocab_size"],
         }
+        refusal = batching_refusal(batching, session, model_dir / "model.onnx")
+        self.info["batching"] = refusal or "on"
+        # None: one request at a time, in the caller's thread (generate_events)
+        self.scheduler = None if refusal else BatchScheduler(session, tokenizer, n_positions=self.n_positions,
+                                                             eos_id=self.eos_id)
 
     @classmethod
-    def load(cls, model_dir: str | Path, intra_op_threads: int = 1) -> Engine:
-        """Load a model directory; ModelLoadError says what is missing or corrupt."""
+    def load(cls, model_dir: str | Path, intra_op_threads: int = 1, batching: str = "on") -> Engine:
+        """Load a model directory; ModelLoadError says what is missing or corrupt. `batching`
+        ("on", "off", "force"): whether concurrent requests share decode steps (batching_refusal)."""
         start = time.perf_counter()
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
@@ -148,15 +179,26 @@ class Engine:
             intra_op_threads=intra_op_threads,
         )
         _check_generates(session, config, _end_of_text_id(config, tokenizer), tokenizer.vocab_size)
-        return cls(model_dir, config, session, tokenizer, round(time.perf_counter() - start, 3))
+        return cls(model_dir, config, session, tokenizer, round(time.perf_counter() - start, 3), batching)
+
+    @property
+    def batches(self) -> bool:
+        """Whether concurrent requests join one running batch (else they must run one at a time)."""
+        return self.scheduler is not None
 
     def stream(self, text: str, params: GenerationParams) -> Iterator[TokenEvent | GenerationResult]:
         """TokenEvents as tokens are decoded, then exactly one GenerationResult; closing the
-        generator stops generation before the next model step."""
+        iterator stops the request before the next model step (its rows leave the batch)."""
+        if self.scheduler is not None:
+            return self.scheduler.submit(text, params)
         return generate_events(self.session, self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
 
     def generate(self, text: str, params: GenerationParams) -> GenerationResult:
-        for item in self.stream(text, params):
-            if isinstance(item, GenerationResult):
-                return item
+        events = self.stream(text, params)
+        try:
+            for item in events:
+                if isinstance(item, GenerationResult):
+                    return item
+        finally:
+            events.close()  # a no-op once the result came; otherwise the rows leave the batch
         raise RuntimeError("generation ended without a result")  # unreachable: the loop always yields one

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,6 +96,78 @@ class CompletionState:
         return Completion(text="".join(self.parts), finish_reason=self.finish_reason or "length", tokens=self.tokens)
 
 
+@dataclass
+class PreparedRequest:
+    """A request ready for prefill: its seed and RNG, the fitted ids and one state per completion."""
+
+    params: GenerationParams
+    seed: int
+    rng: np.random.Generator
+    input_ids: list[int]  # BOS + the prompt ids kept
+    prompt_tokens: int
+    max_new: int
+    truncated: bool
+    states: list[CompletionState]
+    start: float  # perf_counter when the request arrived
+    prompt_ms: float = 0.0
+    busy_ms: float = 0.0  # time spent on this request's steps, not in its consumer between events
+    decode_steps: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return all(state.finish_reason is not None for state in self.states)
+
+
+def prepare_request(tokenizer: TextTokenizer, text: str, params: GenerationParams, *, n_positions: int,
+                    eos_id: int) -> PreparedRequest:
+    """Seed, tokenize and fit the context: everything a request needs before its prefill."""
+    start = time.perf_counter()
+    seed = params.seed if params.seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
+    prompt_ids, max_new, truncated = fit_context(tokenizer.encode(text), params.max_new_tokens, n_positions)
+    input_ids = [eos_id, *prompt_ids]  # <|endoftext|> starts every document in training
+    seen = np.unique(np.asarray(input_ids, dtype=np.int64))
+    states = [CompletionState(i, tokenizer.decoder(), params.stop, seen) for i in range(params.n)]
+    return PreparedRequest(params, seed, np.random.default_rng(seed), input_ids, len(prompt_ids), max_new,
+                           truncated, states, start)
+
+
+def sample_step(request: PreparedRequest, indices: list[int], logits: np.ndarray, *, eos_id: int) -> list[TokenEvent]:
+    """Sample the next token of completions `indices` (ascending, so the RNG is drawn in the same
+    order however the rows are batched) from their logits rows [len(indices), vocab]."""
+    params = request.params
+    last = len(request.states[indices[0]].tokens) == request.max_new - 1 if indices else False
+    events = []
+    for row, index in enumerate(indices):
+        state = request.states[index]
+        token = sample_token(
+            logits[row],
+            request.rng,
+            seen_ids=state.seen,
+            temperature=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            repetition_penalty=params.repetition_penalty,
+        )
+        events.append(state.push(token, log_softmax_at(logits[row], token), eos_id=eos_id, last=last))
+    return events
+
+
+def generation_result(request: PreparedRequest) -> GenerationResult:
+    completions = [state.completion() for state in request.states]
+    return GenerationResult(
+        completions=completions,
+        prompt_tokens=request.prompt_tokens,
+        completion_tokens=sum(len(c.tokens) for c in completions),
+        truncated=request.truncated,
+        seed=request.seed,
+        timings={
+            "prompt_ms": request.prompt_ms,
+            "per_token_ms": request.busy_ms / request.decode_steps if request.decode_steps else 0.0,
+            "total_ms": (time.perf_counter() - request.start) * 1000,
+        },
+    )
+
+
 def generate_events(
     session: DecoderSession,
     tokenizer: TextTokenizer,
@@ -104,61 +177,29 @@ def generate_events(
     n_positions: int,
     eos_id: int,
 ) -> Iterator[TokenEvent | GenerationResult]:
-    """TokenEvents as tokens are decoded, then one GenerationResult."""
-    start = time.perf_counter()
-    seed = params.seed if params.seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
-    rng = np.random.default_rng(seed)
-    prompt_ids, max_new, truncated = fit_context(tokenizer.encode(text), params.max_new_tokens, n_positions)
-    input_ids = [eos_id, *prompt_ids]  # <|endoftext|> starts every document in training
-    logits, cache = session.prefill(input_ids)  # logits [1, vocab]
-    prompt_ms = (time.perf_counter() - start) * 1000
-
-    seen = np.unique(np.asarray(input_ids, dtype=np.int64))
-    states = [CompletionState(i, tokenizer.decoder(), params.stop, seen) for i in range(params.n)]
+    """TokenEvents as tokens are decoded, then one GenerationResult, all in the caller's thread
+    (one request at a time; backend/engine/batch.py runs several in one batch)."""
+    request = prepare_request(tokenizer, text, params, n_positions=n_positions, eos_id=eos_id)
+    logits, cache = session.prefill(request.input_ids)  # logits [1, vocab]
+    request.prompt_ms = (time.perf_counter() - request.start) * 1000
     if params.n > 1:
         cache = cache.tile(params.n)  # [n, heads, past, head_dim]
         logits = np.repeat(logits, params.n, axis=0)  # [n, vocab]
     active = list(range(params.n))  # completion index of each batch row
-    busy_ms, decode_steps = 0.0, 0  # time spent here, not in the consumer between yields
-    for step in range(max_new):
+    for _ in range(request.max_new):
         tick = time.perf_counter()
-        events = []
-        for row, index in enumerate(active):
-            state = states[index]
-            token = sample_token(
-                logits[row],
-                rng,
-                seen_ids=state.seen,
-                temperature=params.temperature,
-                top_k=params.top_k,
-                top_p=params.top_p,
-                repetition_penalty=params.repetition_penalty,
-            )
-            events.append(state.push(token, log_softmax_at(logits[row], token), eos_id=eos_id, last=step == max_new - 1))
-        busy_ms += (time.perf_counter() - tick) * 1000
+        events = sample_step(request, active, logits, eos_id=eos_id)
+        request.busy_ms += (time.perf_counter() - tick) * 1000
         yield from events
-        running = [row for row, index in enumerate(active) if states[index].finish_reason is None]
+        running = [row for row, index in enumerate(active) if request.states[index].finish_reason is None]
         if not running:
             break
         tick = time.perf_counter()
         if len(running) < len(active):
             cache = cache.select(running)
             active = [active[row] for row in running]
-        last_tokens = np.array([states[index].tokens[-1].token_id for index in active], dtype=np.int64)
+        last_tokens = np.array([request.states[index].tokens[-1].token_id for index in active], dtype=np.int64)
         logits, cache = session.decode(last_tokens, cache)  # logits [len(active), vocab]
-        decode_steps += 1
-        busy_ms += (time.perf_counter() - tick) * 1000
-
-    completions = [state.completion() for state in states]
-    yield GenerationResult(
-        completions=completions,
-        prompt_tokens=len(prompt_ids),
-        completion_tokens=sum(len(c.tokens) for c in completions),
-        truncated=truncated,
-        seed=seed,
-        timings={
-            "prompt_ms": prompt_ms,
-            "per_token_ms": busy_ms / decode_steps if decode_steps else 0.0,
-            "total_ms": (time.perf_counter() - start) * 1000,
-        },
-    )
+        request.decode_steps += 1
+        request.busy_ms += (time.perf_counter() - tick) * 1000
+    yield generation_result(request)

@@ -99,26 +99,34 @@ class DecoderSession:
         shape = (1, self.head_shape[0], 0, self.head_shape[1])  # zero-length past for prefill
         return KVCache([np.zeros(shape, dtype=np.float32) for _ in self.past_names])
 
-    def forward_all(self, input_ids: np.ndarray, cache: KVCache, last_only: bool = False) -> tuple[np.ndarray, KVCache]:
+    def forward_all(self, input_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
+                    position_ids: np.ndarray | None = None, last_only: bool = False) -> tuple[np.ndarray, KVCache]:
         """Feed input_ids [batch, seq] after `cache`; returns the logits of every fed position
-        [batch, seq, vocab] (with last_only, [batch, 1, vocab] where the graph allows it) and
-        the cache extended by seq positions."""
+        [batch, seq, vocab] (with last_only, [batch, 1, vocab] where the graph allows it) and the
+        cache extended by seq positions. Without attention_mask [batch, past + seq] and
+        position_ids [batch, seq] no position is padding and every row's positions are
+        past .. past + seq - 1 (backend/engine/padded_cache.py passes both)."""
         batch, seq = input_ids.shape
         past = cache.length
         feed = dict(zip(self.past_names, cache.tensors))
         if last_only and self.has_logits_start:
             feed[LOGITS_START] = LAST_POSITION_ONLY
         feed["input_ids"] = input_ids.astype(np.int64, copy=False)
-        feed["attention_mask"] = np.ones((batch, past + seq), dtype=np.int64)  # no padding anywhere
+        if attention_mask is None:
+            attention_mask = np.ones((batch, past + seq), dtype=np.int64)  # no padding anywhere
+        feed["attention_mask"] = attention_mask
         if self.has_position_ids:
-            feed["position_ids"] = np.tile(np.arange(past, past + seq, dtype=np.int64), (batch, 1))  # [batch, seq]
+            if position_ids is None:
+                position_ids = np.tile(np.arange(past, past + seq, dtype=np.int64), (batch, 1))  # [batch, seq]
+            feed["position_ids"] = position_ids
         self.runs += 1
         logits, *present = self.session.run(self.output_names, feed)  # logits [batch, seq, vocab]
         return logits, KVCache(present)
 
-    def forward(self, input_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+    def forward(self, input_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
+                position_ids: np.ndarray | None = None) -> tuple[np.ndarray, KVCache]:
         """Like forward_all, keeping only the last position's logits [batch, vocab]."""
-        logits, cache = self.forward_all(input_ids, cache)
+        logits, cache = self.forward_all(input_ids, cache, attention_mask, position_ids)
         return logits[:, -1, :], cache
 
     def sequence_logits(self, input_ids: list[int]) -> np.ndarray:
@@ -132,6 +140,7 @@ class DecoderSession:
         logits, cache = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache(), last_only=True)
         return logits[:, -1, :], cache
 
-    def decode(self, token_ids: np.ndarray, cache: KVCache) -> tuple[np.ndarray, KVCache]:
+    def decode(self, token_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
+               position_ids: np.ndarray | None = None) -> tuple[np.ndarray, KVCache]:
         """One token per row: token_ids [batch] -> logits [batch, vocab]."""
-        return self.forward(token_ids.reshape(-1, 1), cache)
+        return self.forward(token_ids.reshape(-1, 1), cache, attention_mask, position_ids)

@@ -1,0 +1,216 @@
+"""Continuous batching: every request of an Engine decodes in one running batch.
+
+One decode step over B rows reads the weights once for all of them, so it costs little more
+than a step over one row. A scheduler thread runs while any request is active: each loop it
+prefills the requests that arrived (batch 1, as alone), joins their n rows to the running
+batch (backend/engine/padded_cache.py pads them), samples every row, lets finished and
+cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
+own RNG and samples its rows in completion order (backend/engine/generation.py's
+sample_step), so with a row-independent graph its tokens are those of its unbatched run.
+
+A request's events reach its consumer through a thread-safe queue; BatchedStream.close()
+cancels it and its rows leave before the next decode step.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from backend.engine.generation import PreparedRequest, generation_result, prepare_request, sample_step
+from backend.engine.padded_cache import PaddedCache
+from backend.engine.schema import GenerationParams, GenerationResult, TokenEvent
+from backend.engine.session import DecoderSession
+from backend.engine.tokenizer import TextTokenizer
+
+_DONE = object()  # put after a request's GenerationResult (or exception): its stream ends
+
+
+class BatchedRequest:
+    """A request in (or about to join) the batch, and the queue its consumer reads."""
+
+    def __init__(self, prepared: PreparedRequest):
+        self.prepared = prepared
+        self.events: queue.SimpleQueue = queue.SimpleQueue()  # TokenEvent | GenerationResult | Exception | _DONE
+        self.cancelled = threading.Event()
+
+    def finish(self, last: GenerationResult | Exception | None) -> None:
+        if last is not None:
+            self.events.put(last)
+        self.events.put(_DONE)
+
+
+class BatchedStream:
+    """Iterate for TokenEvents then one GenerationResult; close() cancels the request."""
+
+    def __init__(self, request: BatchedRequest):
+        self._request = request
+        self._ended = False
+
+    def __iter__(self) -> Iterator[TokenEvent | GenerationResult]:
+        return self
+
+    def __next__(self) -> TokenEvent | GenerationResult:
+        if self._ended:
+            raise StopIteration
+        item = self._request.events.get()
+        if item is _DONE:
+            self._ended = True
+            raise StopIteration
+        if isinstance(item, Exception):
+            self._ended = True
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._ended = True
+        self._request.cancelled.set()
+
+
+class BatchScheduler:
+    """Owns the running batch of one Engine and the thread that steps it."""
+
+    def __init__(self, session: DecoderSession, tokenizer: TextTokenizer, *, n_positions: int, eos_id: int):
+        self.session = session
+        self.tokenizer = tokenizer
+        self.n_positions = n_positions
+        self.eos_id = eos_id
+        self._lock = threading.Lock()
+        self._arrived: list[BatchedRequest] = []
+        self._joining: list[BatchedRequest] = []  # taken from _arrived, being prefilled this loop
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._unfinished = 0  # requests submitted and not yet finished (arrived, prefilling or in the batch)
+        # The running batch, touched only by the scheduler thread: rows in batch order, each
+        # (request, completion index); their cache; the logits each row samples from next.
+        self._rows: list[tuple[BatchedRequest, int]] = []
+        self._cache = PaddedCache()
+        self._logits = np.zeros((0, 0), dtype=np.float32)
+
+    def submit(self, text: str, params: GenerationParams) -> BatchedStream:
+        prepared = prepare_request(self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
+        request = BatchedRequest(prepared)
+        with self._lock:
+            self._arrived.append(request)
+            self._unfinished += 1
+            if self._thread is None:
+                self._idle.clear()
+                self._thread = threading.Thread(target=self._run, name="batch-scheduler", daemon=True)
+                self._thread.start()
+        return BatchedStream(request)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no request is running or waiting (tests and shutdown use it)."""
+        return self._idle.wait(timeout)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the running batch (completions being decoded)."""
+        return len(self._rows)
+
+    @property
+    def requests(self) -> int:
+        """Requests submitted and not yet finished."""
+        with self._lock:
+            return self._unfinished
+
+    def _finish(self, request: BatchedRequest, last: GenerationResult | Exception | None) -> None:
+        with self._lock:
+            self._unfinished -= 1
+        request.finish(last)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    self._joining, self._arrived = self._arrived, []
+                    if not self._joining and not self._rows:
+                        self._thread = None
+                        self._idle.set()
+                        return
+                for request in self._joining:
+                    self._join(request)
+                self._sample()
+                self._leave()
+                if self._rows:
+                    self._decode()
+        except Exception as error:  # the batch cannot go on: every waiting consumer hears why
+            self._fail_all(error)
+
+    def _join(self, request: BatchedRequest) -> None:
+        """Prefill a new request alone and append its n rows to the batch."""
+        prepared = request.prepared
+        if request.cancelled.is_set():
+            self._finish(request, None)
+            return
+        try:
+            logits, cache = self.session.prefill(prepared.input_ids)  # logits [1, vocab]
+        except Exception as error:  # this request's prompt failed; the batch goes on
+            self._finish(request, error)
+            return
+        prepared.prompt_ms = (time.perf_counter() - prepared.start) * 1000
+        n = prepared.params.n
+        if prepared.max_new == 0:
+            self._finish(request, generation_result(prepared))
+            return
+        self._cache.join(cache.tile(n) if n > 1 else cache)
+        logits = np.repeat(logits, n, axis=0) if n > 1 else logits
+        self._logits = logits if not self._rows else np.concatenate([self._logits, logits], axis=0)
+        self._rows.extend((request, index) for index in range(n))
+
+    def _sample(self) -> None:
+        """Each request samples its own rows (contiguous, in completion order) and hears its tokens."""
+        start = 0
+        while start < len(self._rows):
+            request = self._rows[start][0]
+            end = start
+            while end < len(self._rows) and self._rows[end][0] is request:
+                end += 1
+            if not request.cancelled.is_set():  # a cancelled request's rows leave untouched
+                tick = time.perf_counter()
+                indices = [index for _, index in self._rows[start:end]]
+                for event in sample_step(request.prepared, indices, self._logits[start:end], eos_id=self.eos_id):
+                    request.events.put(event)
+                request.prepared.busy_ms += (time.perf_counter() - tick) * 1000
+            start = end
+
+    def _leave(self) -> None:
+        """Finished rows and every row of a cancelled request leave; finished requests get their result."""
+        kept = []
+        for row, (request, index) in enumerate(self._rows):
+            if request.cancelled.is_set() or request.prepared.states[index].finish_reason is not None:
+                continue
+            kept.append(row)
+        done = {id(r): r for r, _ in self._rows}
+        for row in kept:
+            done.pop(id(self._rows[row][0]), None)
+        for request in done.values():
+            self._finish(request, None if request.cancelled.is_set() else generation_result(request.prepared))
+        if len(kept) < len(self._rows):
+            self._rows = [self._rows[row] for row in kept]
+            self._cache.keep(kept)
+            self._logits = self._logits[kept]
+
+    def _decode(self) -> None:
+        tick = time.perf_counter()
+        tokens = np.array([r.prepared.states[i].tokens[-1].token_id for r, i in self._rows], dtype=np.int64)
+        self._logits = self._cache.decode(self.session, tokens)  # [rows, vocab]
+        elapsed = (time.perf_counter() - tick) * 1000
+        for request in {id(r): r for r, _ in self._rows}.values():
+            request.prepared.busy_ms += elapsed
+            request.prepared.decode_steps += 1
+
+    def _fail_all(self, error: Exception) -> None:
+        with self._lock:
+            waiting = self._arrived + self._joining + [r for r, _ in self._rows]
+            self._arrived, self._joining, self._rows = [], [], []
+            self._cache, self._thread = PaddedCache(), None
+            self._unfinished = 0
+            self._idle.set()
+        for request in {id(r): r for r in waiting}.values():
+            request.finish(error)

@@ -1,0 +1,43 @@
+"""A gate on an onnxruntime session, so that tests decide when each model run happens.
+
+Continuous batching makes who decodes with whom depend on when requests arrive; tests that must
+know (a request joining at a given step, a row cancelled between two steps) hold every run back
+until they release it, instead of sleeping and hoping.
+"""
+
+from __future__ import annotations
+
+import threading
+
+WAIT = 60.0  # bound on every wait; none should come near it
+
+
+class GatedSession:
+    """Wraps the onnxruntime session: every run waits for a permit from the test, and the batch
+    size of each run is recorded."""
+
+    def __init__(self, session):
+        self._session = session
+        self._permits = threading.Semaphore(0)
+        self._finished = threading.Semaphore(0)
+        self.batch_sizes: list[int] = []
+
+    def run(self, names, feed):
+        assert self._permits.acquire(timeout=WAIT), "the test never released this run"
+        try:
+            return self._session.run(names, feed)
+        finally:
+            self.batch_sizes.append(feed["input_ids"].shape[0])
+            self._finished.release()
+
+    def step(self, runs: int = 1) -> None:
+        """Let `runs` more model runs happen and wait until they have."""
+        for _ in range(runs):
+            self._permits.release()
+            assert self._finished.acquire(timeout=WAIT), "the scheduler did not run"
+
+    def open(self) -> None:
+        self._permits.release(10_000)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)

@@ -1,0 +1,121 @@
+"""Batching behind the HTTP API: concurrent real clients share the batch and get what they would
+alone; slots are the batch's capacity and the overflow still gets 429.
+
+Oracles: the same requests sent one after another (each then runs alone in the batch) and
+werkzeug's real HTTP server with http.client. The model runs are held back by a gate until
+every client's request is in the scheduler, so they provably decode together.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+
+import pytest
+from werkzeug.serving import make_server
+
+from backend import create_app
+from backend.engine import Engine
+from tests.sse import parse_sse
+from tests.gated_session import WAIT, GatedSession
+
+BODIES = [
+    {"text": "We propose a method to", "max_new_tokens": 12, "seed": 1},
+    {"text": "Deep", "max_new_tokens": 20, "seed": 2, "temperature": 0},
+    {"text": "Graph neural networks for the", "max_new_tokens": 9, "seed": 3, "top_k": 5, "n": 3, "logprobs": True},
+    {"text": "In this paper, we study", "max_new_tokens": 15, "seed": 4, "stop": [" the", "."], "n": 2},
+    {"text": "Large language models have", "max_new_tokens": 16, "seed": 5, "repetition_penalty": 1.5},
+]
+PATHS = ["/generate", "/generate/stream"]
+
+
+@pytest.fixture(scope="module")
+def fp32_engine(tiny_fp32_model_dir) -> Engine:
+    return Engine.load(tiny_fp32_model_dir)
+
+
+@pytest.fixture
+def served(fp32_engine, tmp_path, monkeypatch):
+    """(port, app, gate): the batching fp32 engine behind werkzeug's threaded server."""
+    gate = GatedSession(fp32_engine.session.session)
+    monkeypatch.setattr(fp32_engine.session, "session", gate)
+    app = create_app({"TESTING": True, "ENGINE": fp32_engine, "FRONTEND_DIR": str(tmp_path / "none"), "CORS_ORIGINS": [],
+                      "GENERATION_SLOTS": len(BODIES), "QUEUE_SIZE": 1, "QUEUE_TIMEOUT_SECONDS": WAIT})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.port, app, gate
+    gate.open()
+    assert fp32_engine.scheduler.wait_idle(WAIT)
+    server.shutdown()
+
+
+def post(port: int, path: str, body: dict) -> tuple[int, dict]:
+    """Status and the result (the last SSE event's data for a stream), without timings."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    text = response.read().decode()
+    connection.close()
+    if response.status != 200:
+        return response.status, json.loads(text)
+    result = parse_sse(text)[-1][1] if path.endswith("stream") else json.loads(text)
+    result.pop("timings", None)
+    return response.status, result
+
+
+def wait_until(condition) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def send_concurrently(port: int, requests: list[tuple[str, dict]]) -> tuple[list[threading.Thread], dict]:
+    outcomes: dict[int, tuple[int, dict]] = {}
+
+    def send(index: int, path: str, body: dict) -> None:
+        outcomes[index] = post(port, path, body)
+
+    threads = [threading.Thread(target=send, args=(i, path, body), daemon=True) for i, (path, body) in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_concurrent_clients_get_what_they_get_alone(served, fp32_engine, path):
+    port, _, gate = served
+    requests = [(path, body) for body in BODIES]
+    threads, outcomes = send_concurrently(port, requests)
+    wait_until(lambda: fp32_engine.scheduler.requests == len(BODIES))  # all in, none has run yet
+    gate.open()
+    for thread in threads:
+        thread.join(WAIT)
+    assert max(gate.batch_sizes) > max(body.get("n", 1) for body in BODIES)  # clients shared decode steps
+    for index, (_, body) in enumerate(requests):
+        status, alone = post(port, path, body)  # sequential now: runs alone in the batch
+        assert status == 200 and outcomes[index] == (200, alone)
+
+
+def test_beyond_capacity_and_queue_is_429(served, fp32_engine):
+    port, app, gate = served
+    admission = app.extensions["admission"]
+    assert admission.slots == len(BODIES)  # the batching engine gets the configured capacity
+    body = {"text": "a", "max_new_tokens": 3, "seed": 0}
+    threads, outcomes = send_concurrently(port, [("/generate", body)] * (len(BODIES) + 1))
+    wait_until(lambda: admission.active == len(BODIES) and admission.waiting == 1)
+    status, error = post(port, "/generate", body)
+    assert status == 429 and error["error"]["type"] == "overloaded"
+    gate.open()
+    for thread in threads:
+        thread.join(WAIT)
+    assert [status for status, _ in outcomes.values()] == [200] * (len(BODIES) + 1)
+    assert len({json.dumps(result, sort_keys=True) for _, result in outcomes.values()}) == 1
+
+
+def test_an_engine_that_cannot_batch_runs_one_request_at_a_time(make_app, tiny_engine):
+    """The tiny int8 model is dynamically quantized: its engine refuses to batch, so its slots are 1."""
+    assert not tiny_engine.batches
+    assert make_app(GENERATION_SLOTS=8).extensions["admission"].slots == 1
