@@ -16,7 +16,7 @@ from typing import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from backend.api import generation
+from backend.api import engine_runner
 from backend.api.errors import ApiError, ValidationError
 from backend.api.validation import (Bound, bounds, check_bool, check_number, check_seed, check_stop, check_text,
                                     read_json_object, reject_unknown, served_vocab_size, type_name)
@@ -81,7 +81,7 @@ def parse_completion(body: dict) -> dict:
 
 
 def served_model(requested: str) -> str:
-    name = generation.loaded_engine().info["name"]
+    name = engine_runner.loaded_engine().info["name"]
     if requested != name:
         raise ApiError(404, f"the model {requested!r} does not exist; this server serves {name!r}", field="model")
     return name
@@ -103,7 +103,7 @@ def completions():
     if parsed["stream"]:
         return stream_completions(parsed, model)
     params: GenerationParams = parsed["params"]
-    result = generation.generate(parsed["prompt"], params)
+    result = engine_runner.generate(parsed["prompt"], params)
     choices = [{
         "text": completion.text,
         "index": index,
@@ -123,7 +123,7 @@ def usage(result: GenerationResult) -> dict:
 
 def stream_completions(parsed: dict, model: str) -> Response:
     params: GenerationParams = parsed["params"]
-    stream = generation.GenerationStream(parsed["prompt"], params)
+    stream = engine_runner.GenerationStream(parsed["prompt"], params)
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": model}
     offsets = [len(parsed["prompt"])] * params.n
 
@@ -143,11 +143,11 @@ def stream_completions(parsed: dict, model: str) -> Response:
             yield chunk([{"text": event.text, "index": event.index, "logprobs": logprobs, "finish_reason": None}])
 
     error = {"message": "generation failed", "type": "server_error", "param": None, "code": "internal"}
-    return generation.event_stream_response(stream, render, f"data: {json.dumps({'error': error})}\n\n")
+    return engine_runner.event_stream_response(stream, render, f"data: {json.dumps({'error': error})}\n\n")
 
 
 def model_object() -> dict:
-    engine = generation.loaded_engine()
+    engine = engine_runner.loaded_engine()
     return {"id": engine.info["name"], "object": "model",
             "created": current_app.extensions["engine_loaded_at"], "owned_by": OWNER}
 
