@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.logger.level == logging.NOTSET:  # Flask would inherit WARNING and hide the load line
         app.logger.setLevel(logging.INFO)
 
-    from backend.api import (admission, docs, errors, frontend, generate, health, metrics, openai_compat,
+    from backend.api import (admission, docs, errors, frontend, generate_routes, health, metrics, openai_routes,
                              security)
 
     errors.register_error_handlers(app)
@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["GENERATION_SLOTS"], app.config["QUEUE_SIZE"], app.config["QUEUE_TIMEOUT_SECONDS"],
         on_change=service_metrics.admission_changed)
     load_engine(app)
-    for blueprint in (generate.bp, openai_compat.bp, health.bp, docs.bp):
+    for blueprint in (generate_routes.bp, openai_routes.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)  # last: its catch-all route must not shadow the API's
     return app
