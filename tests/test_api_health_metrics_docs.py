@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend import create_app
-from backend.api.openai_routes import LOGPROBS_MAX
+from backend.api.openai_validation import LOGPROBS_MAX
 from backend.api.validation import BOUNDS, SEED_MAX, STOP_MAX_COUNT, TEXT_MAX_CHARS, bounds
 
 PROMPT = "We propose a method to"

@@ -8,7 +8,7 @@ construction. When the model is loaded, `model` in /v1/completions is an enum of
 from __future__ import annotations
 
 from backend.api.errors import ERROR_TYPES
-from backend.api.openai_routes import LOGPROBS_MAX, RENAMED, openai_bound
+from backend.api.openai_validation import LOGPROBS_MAX, RENAMED, openai_bound
 from backend.api.validation import (LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
                                     STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound, bounds)
 
