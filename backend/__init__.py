@@ -36,7 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from backend.api import (admission, docs, errors, frontend, generate_routes, health, metrics, openai_routes,
                              security)
 
-    errors.register_error_handlers(app)
+    errors.register_error_handlers(app)  # the service's shape; blueprints may register their own
     service_metrics = metrics.init_app(app)
     security.init_app(app)
     app.extensions["admission"] = admission.Admission(

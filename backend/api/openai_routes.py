@@ -2,8 +2,8 @@
 
 POST /v1/completions (plain and stream=true) and GET /v1/models. The body is parsed by
 openai_validation.py (OpenAI's names and defaults, /generate's bounds); this module shapes
-OpenAI's responses and chunks.
-Errors use OpenAI's shape (errors.py switches on the /v1 prefix).
+OpenAI's responses and chunks. The blueprint owns its errors: they use OpenAI's shape
+(errors.openai_document), also for paths under /v1 that reach no view.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Iterator
 from flask import Blueprint, Response, current_app, jsonify
 
 from backend.api import engine_runner
-from backend.api.errors import ApiError
+from backend.api.errors import ApiError, openai_document, register_error_handlers
 from backend.api.openai_validation import parse_completion
 from backend.api.validation import read_json_object
 from backend.engine import GenerationParams, GenerationResult, TokenEvent
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+register_error_handlers(bp, openai_document)
 
 OWNER = "abstract-autocomplete"
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length"}
