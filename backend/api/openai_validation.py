@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from backend.api.errors import ValidationError
-from backend.api.validation import (Bound, bounds, check_bool, check_number, check_seed, check_stop, check_text,
-                                    reject_unknown, served_vocab_size, type_name)
+from backend.api.validation import (check_bool, check_number, check_seed, check_stop, check_text, reject_unknown,
+                                    served_vocab_size, type_name)
 from backend.engine import GenerationParams
+from backend.generation_contract import Bound, bounds
 
 LOGPROBS_MAX = 5  # OpenAI's bound; only the chosen token's log-probability is returned
 # OpenAI name -> (/generate name, OpenAI's default)

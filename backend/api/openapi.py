@@ -1,16 +1,17 @@
-"""The OpenAPI 3.1 description of the service, as plain data built from validation.py's bounds.
+"""The OpenAPI 3.1 description of the service, as plain data built from the generation contract.
 
 Served at /openapi.json and rendered at /docs; schemathesis tests the running app against it.
-Every bound is read from the tables validation.py enforces, so the spec and the server agree by
-construction. When the model is loaded, `model` in /v1/completions is an enum of its one name.
+Every bound is read from backend/generation_contract.py, whose tables validation.py enforces, so
+the spec and the server agree by construction. When the model is loaded, `model` in /v1/completions is an enum of its one name.
 """
 
 from __future__ import annotations
 
 from backend.api.errors import ERROR_TYPES
 from backend.api.openai_validation import LOGPROBS_MAX, RENAMED, openai_bound
-from backend.api.validation import (LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
-                                    STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound, bounds)
+from backend.generation_contract import (LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
+                                         STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound,
+                                         bounds)
 
 JSON = "application/json"
 SSE = "text/event-stream"
