@@ -4,8 +4,9 @@ Settings come from AUTOCOMPLETE_* environment variables (backend/config.py); `te
 overrides any of them, and may hand over an already loaded engine as ENGINE. The model is
 loaded here, before the app serves anything, once per process: onnxruntime sessions must not
 cross a fork, so gunicorn does not preload the app and each worker loads its own copy. A
-missing or corrupt model directory does not stop the app: it logs one line, /health answers
-503 with the reason, and generation endpoints answer 503.
+missing or corrupt model directory (or a generation_config.json whose defaults the contract does
+not allow: backend/api/served_defaults.py) does not stop the app: it logs one line, /health
+answers 503 with the reason, and generation endpoints answer 503.
 """
 
 from __future__ import annotations
@@ -50,27 +51,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def load_engine(app: Flask) -> None:
-    """Put the Engine in app.extensions["engine"], or the reason it could not load in "engine_error"."""
+    """Put the Engine in app.extensions["engine"] and its generation_config.json's defaults in
+    "generation_defaults", or the reason either could not load in "engine_error"."""
+    from backend.api.served_defaults import GenerationDefaultsError, read_generation_defaults
     from backend.engine import Engine, ModelLoadError
 
     app.extensions["engine_loaded_at"] = int(time.time())
-    if app.config.get("ENGINE") is not None:
-        app.extensions["engine"] = app.config["ENGINE"]
-        return
+    given = app.config.get("ENGINE")
     model_dir = app.config["MODEL_DIR"]
     try:
-        engine = Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"])
-    except ModelLoadError as error:
+        engine = given if given is not None else Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"])
+        defaults = read_generation_defaults(engine.model_dir, engine.info["vocab_size"])
+    except (ModelLoadError, GenerationDefaultsError) as error:
         reason = str(error)
     except Exception as error:  # a corrupt file can fail in ways the engine did not foresee
         reason = f"{type(error).__name__}: {error}"
     else:
         app.extensions["engine"] = engine
-        info = engine.info
-        app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads",
-                        info["name"], info["quantization"], info["parameters"], model_dir,
-                        info["load_seconds"], app.config["INTRA_OP_THREADS"])
+        app.extensions["generation_defaults"] = defaults
+        if given is None:
+            info = engine.info
+            app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads",
+                            info["name"], info["quantization"], info["parameters"], model_dir,
+                            info["load_seconds"], app.config["INTRA_OP_THREADS"])
         return
+    model_dir = getattr(given, "model_dir", model_dir)
     reason = " ".join(reason.split())  # one line, whatever the exception's message looked like
     # Clients are told what is wrong, not where the server keeps its files; the log says both.
     app.extensions["engine_error"] = ABSOLUTE_DIRECTORY.sub("", reason)

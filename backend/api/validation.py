@@ -27,6 +27,13 @@ def served_vocab_size() -> int | None:
     return engine.info["vocab_size"] if engine is not None else None
 
 
+def served_bounds() -> dict[str, Bound]:
+    """The contract's numeric bounds for the served model: top_k up to its vocabulary, and the
+    defaults its generation_config.json sets (backend/api/served_defaults.py) in place of the
+    contract's."""
+    return bounds(served_vocab_size(), current_app.extensions.get("generation_defaults"))
+
+
 def type_name(value: object) -> str:
     """The JSON name of a Python value's type, for error messages."""
     if value is None:
@@ -145,8 +152,9 @@ def parse_generate(body: dict) -> tuple[str, GenerationParams]:
     if "text" not in body:
         raise ValidationError("text", "text is required")
     text = check_text("text", body["text"])
-    limits = bounds(served_vocab_size())
-    numbers = {name: check_number(name, body[name], bound) for name, bound in limits.items() if name in body}
+    # Every number is passed on, a field left out as its default: the served model's, not the engine's.
+    numbers = {name: check_number(name, body[name], bound) if name in body else bound.default
+               for name, bound in served_bounds().items()}
     return text, GenerationParams(
         **numbers,
         seed=check_seed("seed", body.get("seed")),
