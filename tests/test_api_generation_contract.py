@@ -115,3 +115,32 @@ def test_a_default_the_contract_refuses_fails_the_model_load_with_the_reason(tin
     assert health.get_json()["reason"] == "generation_config.json: temperature must be >= 0 and <= 2, got 9"
     error = client.post("/generate", json={"text": PROMPT}).get_json()["error"]
     assert error["type"] == "unavailable" and "temperature must be >= 0 and <= 2" in error["message"]
+
+
+# --- the front end's copy (frontend/src/config/generate-contract.generated.ts) ---
+
+
+def rendered_front_end_contract(tmp_path) -> str:
+    from backend.api.typescript_contract import render
+
+    # Without a model: the contract's own defaults, and no model's vocabulary as top_k's maximum.
+    client = create_app({"TESTING": True, "MODEL_DIR": str(tmp_path / "no-model")}).test_client()
+    return render(client.get("/openapi.json").get_json())
+
+
+def test_the_front_ends_contract_is_what_the_servers_openapi_renders(tmp_path):
+    from backend.api.typescript_contract import COMMAND, OUTPUT
+
+    assert OUTPUT.read_text() == rendered_front_end_contract(tmp_path), \
+        f"{OUTPUT.name} is out of date with backend/generation_contract.py: run {COMMAND}"
+
+
+def test_a_contract_change_not_carried_to_the_front_end_is_caught(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from backend.api.typescript_contract import OUTPUT
+
+    monkeypatch.setitem(NUMBERS, "temperature", replace(NUMBERS["temperature"], default=0.7))
+    rendered = rendered_front_end_contract(tmp_path)
+    assert rendered != OUTPUT.read_text()
+    assert '"default": 0.7' in rendered
