@@ -61,7 +61,9 @@ def load_engine(app: Flask) -> None:
     model_dir = app.config["MODEL_DIR"]
     try:
         engine = given if given is not None else Engine.load(model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"])
-        defaults = read_generation_defaults(engine.model_dir, engine.info["vocab_size"])
+        # An engine handed over as ENGINE (a test's fault-injecting wrapper) may have no directory.
+        served_dir = getattr(engine, "model_dir", None)
+        defaults = {} if served_dir is None else read_generation_defaults(served_dir, engine.info["vocab_size"])
     except (ModelLoadError, GenerationDefaultsError) as error:
         reason = str(error)
     except Exception as error:  # a corrupt file can fail in ways the engine did not foresee
