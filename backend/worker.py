@@ -30,6 +30,7 @@ import time
 from functools import partial
 from http import HTTPStatus
 
+from flask import Flask
 from gunicorn.http import errors as http_errors
 from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker, TConn
@@ -61,9 +62,10 @@ MESSAGE_OF = {
 }
 
 
-def error_bytes(status: int, message: str, path: str) -> bytes:
-    """A whole HTTP/1.1 response carrying the API's JSON error document (OpenAI's under /v1)."""
-    status, document = error_document(ApiError(status, message), path)
+def error_bytes(status: int, message: str, path: str, app: Flask | None) -> bytes:
+    """A whole HTTP/1.1 response carrying the API's JSON error document, in the shape of the API
+    family that owns `path` in `app` (OpenAI's under /v1)."""
+    status, document = error_document(ApiError(status, message), path, app)
     body = json.dumps(document).encode()
     try:
         phrase = HTTPStatus(status).phrase
@@ -81,17 +83,17 @@ def request_path(head: bytes) -> str:
     return parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) >= 2 else ""
 
 
-def parse_error_response(exc: Exception, path: str) -> tuple[int, bytes]:
+def parse_error_response(exc: Exception, path: str, app: Flask | None) -> tuple[int, bytes]:
     """(status, response bytes) for an exception gunicorn raised while parsing a request."""
     if not isinstance(exc, http_errors.ParseException) or isinstance(
             exc, (http_errors.ConfigurationProblem, http_errors.InvalidResponseHeader,
                   http_errors.InvalidResponseHeaderName)):
-        return 500, error_bytes(500, "internal server error", path)
+        return 500, error_bytes(500, "internal server error", path, app)
     status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
     detail = str(exc)
     detail = detail if len(detail) <= 120 else detail[:120] + "..."  # never echo a 9 KB URL back
     message = MESSAGE_OF.get(status, "malformed HTTP request")
-    return status, error_bytes(status, f"{message} ({detail})" if detail else message, path)
+    return status, error_bytes(status, f"{message} ({detail})" if detail else message, path, app)
 
 
 def recv_nowait(sock: socket.socket) -> bytes | None:
@@ -130,6 +132,12 @@ class BufferedThreadWorker(ThreadWorker):
     def init_process(self):
         wsgi.SERVER = SERVER_NAME  # the Server header gunicorn writes on every response
         super().init_process()
+
+    def flask_app(self) -> Flask | None:
+        """The application this worker serves (None if it failed to load): it knows which API
+        family owns a path, and so the shape of an error answered before Flask sees the request."""
+        app = getattr(self, "wsgi", None)
+        return app if isinstance(app, Flask) else None
 
     # --- accepting, and the way into the thread pool ---
 
@@ -217,7 +225,7 @@ class BufferedThreadWorker(ThreadWorker):
 
     def handle_error(self, req, client, addr, exc):
         path = getattr(req, "path", None) or getattr(getattr(exc, "req", None), "path", None) or ""
-        status, response = parse_error_response(exc, path)
+        status, response = parse_error_response(exc, path, self.flask_app())
         if status == 500:
             self.log.exception("Error handling request %s", path)
         else:
@@ -237,7 +245,7 @@ class BufferedThreadWorker(ThreadWorker):
             self.linger(conn)
 
     def refuse(self, conn, status: int, message: str, head: bytes) -> None:
-        self.send_quietly(conn, error_bytes(status, message, request_path(head)))
+        self.send_quietly(conn, error_bytes(status, message, request_path(head), self.flask_app()))
         self.linger(conn)
 
     def send_quietly(self, conn, data: bytes) -> None:

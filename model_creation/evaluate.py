@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from backend.engine import Engine, GenerationParams
+from backend.generation_contract import default as contract_default
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import Perplexity, document_ids, gpt2_token_count, perplexity, torch_logits_fn
@@ -52,9 +53,10 @@ class Config:
     latency_new_tokens: int = 64  # greedy tokens per latency measurement (one thread, like serving)
     latency_repeats: int = 3  # the fastest repeat is reported
     sample_prompts: list[str] = field(default_factory=lambda: list(SAMPLE_PROMPTS))
-    sample_new_tokens: int = 40
-    sample_temperature: float = 0.8
-    sample_top_p: float = 0.95
+    # The model card samples with the generation contract's defaults: what a request without them gets.
+    sample_new_tokens: int = int(contract_default("max_new_tokens"))
+    sample_temperature: float = contract_default("temperature")
+    sample_top_p: float = contract_default("top_p")
     sample_seed: int = 0
     notes: str = ""  # free text for the model card's "About this build" (e.g. why this run differs from the recipe)
 

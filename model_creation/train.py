@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from backend.generation_contract import default as contract_default
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
 from model_creation.tokenizer import ASSETS_DIR, END_OF_TEXT_ID, end_of_text_id, load_tokenizer, save_tokenizer
 from model_creation.training.checkpoint import (
@@ -285,13 +286,20 @@ def _stop_reason(config: Config, tokens: int, seconds: float, signals: list[int]
     return None
 
 
-def _save_model_dir(model, out: Path, tokenizer_dir: Path, end_of_text: int) -> None:
-    """The HF model directory the export stage reads: weights, config, tokenizer, generation defaults."""
+def generation_config(end_of_text: int):
+    """The generation_config.json a trained model ships: the generation contract's sampling defaults
+    (backend/generation_contract.py), which the server reads back as the model's defaults."""
     from transformers import GenerationConfig
 
+    return GenerationConfig(
+        bos_token_id=end_of_text, eos_token_id=end_of_text, pad_token_id=end_of_text, do_sample=True,
+        temperature=contract_default("temperature"), top_p=contract_default("top_p"),
+        max_new_tokens=int(contract_default("max_new_tokens")),
+    )
+
+
+def _save_model_dir(model, out: Path, tokenizer_dir: Path, end_of_text: int) -> None:
+    """The HF model directory the export stage reads: weights, config, tokenizer, generation defaults."""
     model.save_pretrained(out)
     save_tokenizer(out, load_tokenizer(tokenizer_dir))
-    GenerationConfig(
-        bos_token_id=end_of_text, eos_token_id=end_of_text, pad_token_id=end_of_text,
-        do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=40,
-    ).save_pretrained(out)
+    generation_config(end_of_text).save_pretrained(out)

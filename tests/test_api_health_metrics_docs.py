@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend import create_app
-from backend.api.openai_compat import LOGPROBS_MAX
-from backend.api.validation import BOUNDS, SEED_MAX, STOP_MAX_COUNT, TEXT_MAX_CHARS, bounds
+from backend.api.openai_validation import LOGPROBS_MAX
+from backend.generation_contract import NUMBERS, SEED_MAX, STOP_MAX_COUNT, TEXT_MAX_CHARS, bounds
 
 PROMPT = "We propose a method to"
 
@@ -119,7 +119,7 @@ def test_spec_bounds_are_the_enforced_bounds(client, tiny_engine):
     assert fields["seed"]["maximum"] == SEED_MAX
     assert schemas["GenerateRequest"]["additionalProperties"] is False
     completion = schemas["CompletionRequest"]["properties"]
-    assert completion["max_tokens"]["maximum"] == BOUNDS["max_new_tokens"].maximum
+    assert completion["max_tokens"]["maximum"] == NUMBERS["max_new_tokens"].maximum
     assert completion["logprobs"]["maximum"] == LOGPROBS_MAX
     assert completion["model"]["enum"] == [tiny_engine.info["name"]]
 
@@ -130,7 +130,7 @@ def test_docs_page_lists_every_endpoint_and_bound_without_scripts(client):
     page = response.get_data(as_text=True)
     for path in ("/generate", "/generate/stream", "/v1/completions", "/v1/models", "/health", "/metrics"):
         assert f"<code>{path}</code>" in page
-    for name in BOUNDS:
+    for name in NUMBERS:
         assert f"<code>{name}</code>" in page
     assert "&gt; 0; &lt;= 1" in page  # top_p's bound, as the spec states it
     assert "<script" not in page and "http://" not in page and "https://" not in page

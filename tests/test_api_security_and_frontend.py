@@ -38,6 +38,56 @@ def test_unknown_routes_and_wrong_methods_are_json(client, method, path, status,
         assert method in error["message"]
 
 
+@pytest.fixture
+def app_with_a_second_openai_family(make_app):
+    """The app plus a blueprint at /elsewhere that chose OpenAI's error shape, as openai_routes does."""
+    from flask import Blueprint
+
+    from backend.api.errors import ApiError, openai_document, register_error_handlers
+
+    blueprint = Blueprint("elsewhere", __name__, url_prefix="/elsewhere")
+    register_error_handlers(blueprint, openai_document)
+
+    @blueprint.get("/refuse")
+    def refuse():
+        raise ApiError(422, "n must be >= 1 and <= 4, got 9", field="n")
+
+    app = make_app()
+    app.register_blueprint(blueprint)
+    return app
+
+
+@pytest.mark.parametrize("method, path, status, shape", [
+    ("GET", "/elsewhere/refuse", 400, "openai"),  # raised in the blueprint's view
+    ("GET", "/elsewhere/nope", 404, "openai"),  # under its prefix, reaching no view
+    ("POST", "/elsewhere/refuse", 405, "openai"),
+    ("GET", "/v1/nope", 404, "openai"),
+    ("GET", "/elsewhere-not", 404, "service"),  # a prefix is a whole path segment
+    ("GET", "/nope", 404, "service"),
+])
+def test_a_blueprint_owns_the_shape_of_its_errors(app_with_a_second_openai_family, method, path, status, shape):
+    response = app_with_a_second_openai_family.test_client().open(path, method=method)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert set(error) == ({"message", "type", "param", "code"} if shape == "openai" else {"message", "type"})
+
+
+@pytest.mark.parametrize("path, shape", [("/elsewhere/x", "openai"), ("/v1/completions", "openai"),
+                                         ("/v1", "openai"), ("/generate", "service"), ("", "service")])
+def test_errors_before_flask_take_the_shape_of_the_family_that_owns_the_path(app_with_a_second_openai_family,
+                                                                              path, shape):
+    # What backend/worker.py sends for a request gunicorn refused before the app saw it.
+    from backend.api.errors import ApiError, error_document
+
+    status, document = error_document(ApiError(414, "the request line is too long"), path,
+                                      app_with_a_second_openai_family)
+    assert status == 414
+    expected = {"message": "the request line is too long", "type": "invalid_request_error", "param": None,
+                "code": "uri_too_long"} if shape == "openai" else {"type": "uri_too_long",
+                                                                  "message": "the request line is too long"}
+    assert document == {"error": expected}
+
+
 def test_unexpected_exception_is_a_bare_json_500(app, caplog):
     def explode():
         raise RuntimeError("secret internal detail")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from backend.api.validation import BOUNDS, SEED_MAX, TEXT_MAX_CHARS, bounds
+from backend.generation_contract import NUMBERS, SEED_MAX, TEXT_MAX_CHARS, bounds
 
 GENERATION_PATHS = ["/generate", "/generate/stream"]
 TINY_VOCAB = 50257  # the tiny test model keeps GPT-2's vocabulary (tests/tiny_model.py)
@@ -144,7 +144,7 @@ def bound_values(name):
 
 
 AT_THE_BOUNDS = (
-    [(name, value) for name in BOUNDS for value in bound_values(name)]
+    [(name, value) for name in NUMBERS for value in bound_values(name)]
     + [("seed", 0), ("seed", SEED_MAX), ("seed", None), ("stop", []), ("stop", ["x" * 100] * 4)]
 )
 

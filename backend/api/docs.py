@@ -17,7 +17,7 @@ def spec() -> dict:
     engine = current_app.extensions.get("engine")
     if engine is None:
         return build_spec()
-    return build_spec(engine.info["name"], engine.info["vocab_size"])
+    return build_spec(engine.info["name"], engine.info["vocab_size"], current_app.extensions["generation_defaults"])
 
 
 @bp.get("/openapi.json")

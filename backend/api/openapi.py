@@ -1,16 +1,19 @@
-"""The OpenAPI 3.1 description of the service, as plain data built from validation.py's bounds.
+"""The OpenAPI 3.1 description of the service, as plain data built from the generation contract.
 
 Served at /openapi.json and rendered at /docs; schemathesis tests the running app against it.
-Every bound is read from the tables validation.py enforces, so the spec and the server agree by
-construction. When the model is loaded, `model` in /v1/completions is an enum of its one name.
+Every bound is read from backend/generation_contract.py, whose tables validation.py enforces, so
+the spec and the server agree by construction. When the model is loaded, `model` in /v1/completions is an enum of its one name.
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from backend.api.errors import ERROR_TYPES
-from backend.api.openai_compat import LOGPROBS_MAX, RENAMED, openai_bound
-from backend.api.validation import (LOGPROBS_DESCRIPTION, SEED_DESCRIPTION, SEED_MAX, STOP_DESCRIPTION,
-                                    STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION, TEXT_MAX_CHARS, Bound, bounds)
+from backend.api.openai_validation import LOGPROBS_MAX, RENAMED, openai_bound
+from backend.generation_contract import (LOGPROBS_DESCRIPTION, MODEL_DEFAULTABLE, SEED_DESCRIPTION, SEED_MAX,
+                                         STOP_DESCRIPTION, STOP_MAX_CHARS, STOP_MAX_COUNT, TEXT_DESCRIPTION,
+                                         TEXT_MAX_CHARS, Bound, bounds)
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -45,8 +48,22 @@ def obj(properties: dict, required: list[str] | None = None, **extra) -> dict:
     return {"type": "object", "properties": properties, "required": required or list(properties), **extra}
 
 
-def schemas(model_name: str | None, vocab_size: int | None) -> dict:
-    generate_request = obj({"text": TEXT, **{name: number_schema(b) for name, b in bounds(vocab_size).items()},
+def health_schema(numbers: Mapping[str, Bound]) -> dict:
+    return obj({"status": {"const": "ok"}, "model": {"type": "string"},
+                "quantization": {"enum": ["int8", "fp32"]}, "parameters": INTEGER,
+                "load_seconds": {"type": "number"},
+                "context_length": {**INTEGER, "description": "Tokens the model sees at once, its "
+                                   "start-of-text token included."},
+                "vocab_size": {**INTEGER, "description": "Tokens in the model's vocabulary: top_k's maximum."},
+                "generation_defaults": obj(
+                    {name: {"type": "integer" if numbers[name].integer else "number"} for name in MODEL_DEFAULTABLE},
+                    description="What /generate uses for a field a request leaves out: the contract's "
+                                "defaults, or the model's generation_config.json's.")})
+
+
+def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[str, float] | None) -> dict:
+    numbers = bounds(vocab_size, defaults)
+    generate_request = obj({"text": TEXT, **{name: number_schema(b) for name, b in numbers.items()},
                             "seed": SEED, "stop": {**STOP_LIST, "default": [], "description": STOP_DESCRIPTION},
                             "logprobs": {"type": "boolean", "default": False, "description": LOGPROBS_DESCRIPTION}},
                            ["text"], additionalProperties=False)
@@ -99,12 +116,7 @@ def schemas(model_name: str | None, vocab_size: int | None) -> dict:
         "CompletionRequest": completion_request, "CompletionResponse": completion_response,
         "OpenAIError": openai_error, "Model": model_object,
         "ModelList": obj({"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}),
-        "Health": obj({"status": {"const": "ok"}, "model": {"type": "string"},
-                       "quantization": {"enum": ["int8", "fp32"]}, "parameters": INTEGER,
-                       "load_seconds": {"type": "number"},
-                       "context_length": {**INTEGER, "description": "Tokens the model sees at once, its "
-                                          "start-of-text token included."},
-                       "vocab_size": {**INTEGER, "description": "Tokens in the model's vocabulary: top_k's maximum."}}),
+        "Health": health_schema(numbers),
         "HealthError": obj({"status": {"enum": ["loading", "error"]}, "reason": {"type": "string"}}),
     }
 
@@ -138,9 +150,11 @@ def generation_operation(summary: str, description: str, ok: dict) -> dict:
                      "responses": {"200": ok, **errors("Error", 400, 413, 415, 422, 429, 503)}}}
 
 
-def build_spec(model_name: str | None = None, vocab_size: int | None = None) -> dict:
-    """The whole OpenAPI document; `model_name` (when loaded) pins /v1/completions' model field and
-    `vocab_size` is top_k's maximum (the served model's vocabulary; unbounded when none is loaded)."""
+def build_spec(model_name: str | None = None, vocab_size: int | None = None,
+               defaults: Mapping[str, float] | None = None) -> dict:
+    """The whole OpenAPI document; `model_name` (when loaded) pins /v1/completions' model field,
+    `vocab_size` is top_k's maximum (the served model's vocabulary; unbounded when none is loaded)
+    and `defaults` (its generation_config.json's) replace the contract's in GenerateRequest."""
     # OpenAPI 3.1 reads an event stream's schema as the schema of each event, parsed into its
     # fields; `data` holds one JSON document.
     json_text = {"type": "string", "contentMediaType": JSON}
@@ -189,5 +203,5 @@ def build_spec(model_name: str | None = None, vocab_size: int | None = None) -> 
             "/docs": {"get": {"summary": "This document as a web page",
                               "responses": {"200": response("HTML.", {"type": "string"}, "text/html")}}},
         },
-        "components": {"schemas": schemas(model_name, vocab_size)},
+        "components": {"schemas": schemas(model_name, vocab_size, defaults)},
     }

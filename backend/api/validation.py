@@ -1,69 +1,24 @@
 """Turn a JSON request body into GenerationParams, or a 4xx that names the field and its bound.
 
-The bounds below are the single source of truth: the OpenAPI spec (openapi.py) is built from
-the same tables, so the documentation cannot drift from what the server enforces. The engine
-trusts whatever GenerationParams it is given, so everything is checked here: types (a boolean
-is not a number), finiteness (NaN and infinity are refused), bounds, unknown fields.
+The fields, bounds and defaults are backend/generation_contract.py's, the one place that defines
+them; the OpenAPI spec (openapi.py) is built from the same tables, so the documentation cannot
+drift from what the server enforces. The engine trusts whatever GenerationParams it is given,
+so everything is checked here: types (a boolean is not a number), finiteness (NaN and infinity
+are refused), bounds, unknown fields.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
 
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.api.errors import ApiError, ValidationError
 from backend.engine import GenerationParams
-
-TEXT_MAX_CHARS = 20_000
-STOP_MAX_COUNT = 4
-STOP_MAX_CHARS = 100
-SEED_MAX = 2**32 - 1  # every RNG seeds from this range; JavaScript clients keep it exact too
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A numeric field: its JSON type, inclusive range (minimum exclusive where said) and default.
-    A maximum of None means none (top_k's while no model is loaded)."""
-
-    integer: bool
-    minimum: float
-    maximum: float | None
-    default: float
-    description: str
-    exclusive_minimum: bool = False
-
-    def describe(self, name: str) -> str:
-        low = ">" if self.exclusive_minimum else ">="
-        high = "" if self.maximum is None else f" and <= {fmt(self.maximum)}"
-        return f"{name} must be {low} {fmt(self.minimum)}{high}"
-
-
-# Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.
-# top_k's maximum is the served model's vocabulary size: bounds() fills it in.
-BOUNDS: dict[str, Bound] = {
-    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most. The prompt keeps "
-                            "room for them up to half the model's context; a completion that reaches the "
-                            "end of the context stops there, with finish_reason length."),
-    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding (and a "
-                         "temperature close to 0 gives the same tokens)."),
-    "top_p": Bound(False, 0, 1, 0.95, "Nucleus sampling: keep the smallest set of tokens whose "
-                   "probability adds up to top_p.", exclusive_minimum=True),
-    "top_k": Bound(True, 0, None, 0, "Keep only the k most likely tokens; 0 turns it off. At most "
-                   "the served model's vocabulary size (GET /health: vocab_size)."),
-    "repetition_penalty": Bound(False, 1, 2, 1.0, "Divide the logits of tokens already in the "
-                                "text by this (CTRL's penalty); 1 turns it off."),
-    "n": Bound(True, 1, 4, 1, "How many completions to generate for the one prompt."),
-}
-
-
-def bounds(vocab_size: int | None) -> dict[str, Bound]:
-    """BOUNDS for a model with `vocab_size` tokens (a larger top_k would be the same as none);
-    None when no model is loaded leaves top_k without a maximum (generation answers 503 anyway)."""
-    return {**BOUNDS, "top_k": replace(BOUNDS["top_k"], maximum=vocab_size)}
+from backend.generation_contract import (GENERATE_FIELDS, SEED_DESCRIPTION, SEED_MAX, STOP_MAX_CHARS, STOP_MAX_COUNT,
+                                         TEXT_MAX_CHARS, Bound, bounds)
 
 
 def served_vocab_size() -> int | None:
@@ -71,15 +26,12 @@ def served_vocab_size() -> int | None:
     engine = current_app.extensions.get("engine")
     return engine.info["vocab_size"] if engine is not None else None
 
-SEED_DESCRIPTION = "Seed for sampling, for reproducible output; null draws one (returned in the response)."
-TEXT_DESCRIPTION = "The abstract so far; the completion continues it."
-STOP_DESCRIPTION = "Strings that end a completion when generated (not included in it)."
-LOGPROBS_DESCRIPTION = "Return every generated token with its log-probability."
-GENERATE_FIELDS = ("text", *BOUNDS, "seed", "stop", "logprobs")
 
-
-def fmt(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else str(number)
+def served_bounds() -> dict[str, Bound]:
+    """The contract's numeric bounds for the served model: top_k up to its vocabulary, and the
+    defaults its generation_config.json sets (backend/api/served_defaults.py) in place of the
+    contract's."""
+    return bounds(served_vocab_size(), current_app.extensions.get("generation_defaults"))
 
 
 def type_name(value: object) -> str:
@@ -136,8 +88,7 @@ def check_number(name: str, value: object, bound: Bound) -> int | float:
         if not value.is_integer():  # JSON Schema counts 3.0 as an integer; 3.5 is not one
             raise ValidationError(name, f"{name} must be {kind}, got {value}")
         value = int(value)
-    too_low = value <= bound.minimum if bound.exclusive_minimum else value < bound.minimum
-    if too_low or (bound.maximum is not None and value > bound.maximum):
+    if not bound.allows(value):
         raise ValidationError(name, f"{bound.describe(name)}, got {value}")
     return value if bound.integer else float(value)
 
@@ -201,8 +152,9 @@ def parse_generate(body: dict) -> tuple[str, GenerationParams]:
     if "text" not in body:
         raise ValidationError("text", "text is required")
     text = check_text("text", body["text"])
-    limits = bounds(served_vocab_size())
-    numbers = {name: check_number(name, body[name], bound) for name, bound in limits.items() if name in body}
+    # Every number is passed on, a field left out as its default: the served model's, not the engine's.
+    numbers = {name: check_number(name, body[name], bound) if name in body else bound.default
+               for name, bound in served_bounds().items()}
     return text, GenerationParams(
         **numbers,
         seed=check_seed("seed", body.get("seed")),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from backend.generation_contract import NUMBERS
+
 
 # Engine.load's `batching`: "on" batches concurrent requests when the graph keeps rows
 # independent, "force" batches a row-coupled (dynamically quantized) graph too, "off" never
@@ -21,14 +23,14 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class GenerationParams:
-    max_new_tokens: int = 40  # tokens to generate at most (fewer if the context window is full)
-    temperature: float = 0.8  # 0 = greedy argmax
-    top_p: float = 0.95  # nucleus mass; 1.0 = off
-    top_k: int = 0  # 0 = off
-    repetition_penalty: float = 1.0  # transformers' semantics; 1.0 = off
+    max_new_tokens: int = NUMBERS["max_new_tokens"].default  # tokens to generate at most (fewer if the context window is full)
+    temperature: float = NUMBERS["temperature"].default  # 0 = greedy argmax
+    top_p: float = NUMBERS["top_p"].default  # nucleus mass; 1.0 = off
+    top_k: int = NUMBERS["top_k"].default  # 0 = off
+    repetition_penalty: float = NUMBERS["repetition_penalty"].default  # transformers' semantics; 1.0 = off
     seed: int | None = None  # None = draw one (reported back in GenerationResult.seed)
     stop: tuple[str, ...] = ()  # up to 4 strings; the completion ends before the first one found
-    n: int = 1  # alternative completions of the same prompt, decoded as one batch
+    n: int = NUMBERS["n"].default  # alternative completions of the same prompt, decoded as one batch
     logprobs: bool = False  # the HTTP layer shows per-token logprobs only when asked; the engine always fills them
 
 

@@ -1,7 +1,10 @@
 /**
  * Generation settings the editor offers: their defaults and bounds.
- * The bounds are the slider ranges of the UI; the server enforces its own (wider) limits.
+ * The defaults are the server's contract (generated from its /openapi.json); the bounds are the
+ * slider ranges of the UI, which generate-contract.test.ts checks lie within the server's limits.
  */
+import { GENERATE_REQUEST_FIELDS as FIELDS } from '@/config/generate-contract.generated';
+
 export type GenerationSettings = {
   /** How many tokens (word pieces) one suggestion may have. */
   maxNewTokens: number;
@@ -16,11 +19,11 @@ export type GenerationSettings = {
 };
 
 export const DEFAULT_SETTINGS: GenerationSettings = {
-  maxNewTokens: 40,
-  temperature: 0.8,
-  topP: 0.95,
-  seed: null,
-  alternatives: 1,
+  maxNewTokens: FIELDS.max_new_tokens.default,
+  temperature: FIELDS.temperature.default,
+  topP: FIELDS.top_p.default,
+  seed: FIELDS.seed.default,
+  alternatives: FIELDS.n.default,
 };
 
 export const SETTING_BOUNDS = {
@@ -28,6 +31,6 @@ export const SETTING_BOUNDS = {
   temperature: { min: 0, max: 2, step: 0.05 },
   topP: { min: 0.05, max: 1, step: 0.05 },
   alternatives: { min: 1, max: 4, step: 1 },
-  // The API accepts any integer; keep seeds within what JSON and Python agree on exactly.
-  seed: { min: 0, max: Number.MAX_SAFE_INTEGER },
+  // The server's own seed range (it refused the seeds above 2^32 - 1 that this once allowed).
+  seed: { min: FIELDS.seed.minimum, max: FIELDS.seed.maximum },
 } as const;

@@ -2,7 +2,17 @@
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 
-export const HEALTH_OK = { status: 'ok', model: 'distilgpt2-arxiv', quantization: 'int8', parameters: 81_912_576, load_seconds: 0.4 };
+/** GET /health's answer; generate-contract.test.ts checks it has the fields /openapi.json lists. */
+export const HEALTH_OK = {
+  status: 'ok',
+  model: 'distilgpt2-arxiv',
+  quantization: 'int8',
+  parameters: 81_912_576,
+  load_seconds: 0.4,
+  context_length: 1024,
+  vocab_size: 50257,
+  generation_defaults: { max_new_tokens: 40, temperature: 0.8, top_p: 0.95, top_k: 0, repetition_penalty: 1.0 },
+};
 
 export const healthOk = http.get('*/health', () => HttpResponse.json(HEALTH_OK));
 

@@ -1,20 +1,13 @@
 /** The completion endpoint as the editor uses it: request shape and the stream of token/done events. */
+import type { GenerateRequest as ContractRequest } from '@/config/generate-contract.generated';
 import type { GenerationSettings } from '@/config/generation';
 import { PAUSE_SUGGESTION } from '@/config/suggest-on-pause';
 import { ApiError, apiErrorFromBody, postEventStream } from '@/lib/api-client';
 
-/** Body of POST /generate/stream (field names as the API spells them). */
-export type GenerateRequest = {
-  text: string;
-  max_new_tokens: number;
-  temperature: number;
-  top_p: number;
-  seed: number | null;
-  n: number;
-  logprobs: boolean;
-  /** Strings that end the completion (left out of its text). */
-  stop?: string[];
-};
+/** Body of POST /generate/stream: the server's contract (generated from /openapi.json), with the
+ * fields the editor always sends made required. */
+export type GenerateRequest = ContractRequest &
+  Required<Pick<ContractRequest, 'max_new_tokens' | 'temperature' | 'top_p' | 'seed' | 'n' | 'logprobs'>>;
 
 export type TokenUpdate = { kind: 'token'; index: number; text: string; logprob: number | null };
 

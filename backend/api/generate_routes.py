@@ -1,7 +1,7 @@
 """POST /generate (one JSON response) and POST /generate/stream (Server-Sent Events).
 
 Layering as in text-generation-inference: validate at the edge (validation.py), take a slot
-and run the engine (generation.py), shape the response here. Errors before a stream starts are
+and run the engine (engine_runner.py), shape the response here. Errors before a stream starts are
 ordinary JSON error responses; once the 200 and its headers are sent, an error can only be
 reported in-band, as an `event: error` whose data is the usual error body.
 """
@@ -13,7 +13,7 @@ from typing import Iterator
 
 from flask import Blueprint, jsonify
 
-from backend.api import generation
+from backend.api import engine_runner
 from backend.api.validation import parse_generate, read_json_object
 from backend.engine import GenerationResult, TokenEvent
 
@@ -21,7 +21,7 @@ bp = Blueprint("generate", __name__)
 
 
 def model_name() -> str:
-    return generation.loaded_engine().info["name"]
+    return engine_runner.loaded_engine().info["name"]
 
 
 def result_body(result: GenerationResult, with_tokens: bool, model: str) -> dict:
@@ -49,7 +49,7 @@ def sse(event: str, data: dict) -> str:
 @bp.post("/generate")
 def generate():
     text, params = parse_generate(read_json_object())
-    result = generation.generate(text, params)
+    result = engine_runner.generate(text, params)
     return jsonify(result_body(result, params.logprobs, model_name()))
 
 
@@ -57,7 +57,7 @@ def generate():
 def generate_stream():
     text, params = parse_generate(read_json_object())
     model = model_name()
-    stream = generation.GenerationStream(text, params)
+    stream = engine_runner.GenerationStream(text, params)
 
     def render(event: TokenEvent | GenerationResult) -> Iterator[str]:
         if isinstance(event, GenerationResult):
@@ -67,5 +67,5 @@ def generate_stream():
         else:
             yield sse("token", {"index": event.index, "text": event.text, "logprob": event.logprob})
 
-    return generation.event_stream_response(
+    return engine_runner.event_stream_response(
         stream, render, sse("error", {"error": {"type": "internal", "message": "generation failed"}}))
