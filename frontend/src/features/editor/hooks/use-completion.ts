@@ -20,6 +20,8 @@ export type StartOptions = {
   lead?: string;
 };
 
+/** The notice for a run the writer asked for whose alternatives all came back empty. */
+const NOTHING_SUGGESTED = 'The model ended the text here and suggested nothing. Try a higher temperature or more text.';
 const FINISHED: RunOutcome = { kind: 'finished' };
 const ABORTED: RunOutcome = { kind: 'aborted' };
 
@@ -81,9 +83,7 @@ export function useCompletion() {
         const finished = current && finishSuggestion(current, done.completions);
         return finished && hasAnyText(finished) ? finished : null;
       });
-      if (!automatic && !done.completions.some((completion) => completion.text.length > 0)) {
-        setNotice('The model ended the text here and suggested nothing. Try a higher temperature or more text.');
-      }
+      if (!automatic && !done.completions.some((completion) => completion.text.length > 0)) setNotice(NOTHING_SUGGESTED);
       setLastRun(runStats(done));
     },
     [setNotice, updateSuggestion],
