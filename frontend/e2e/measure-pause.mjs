@@ -122,7 +122,7 @@ async function measureLatency(browser, runs, delayMs) {
 
 /** Types the abstract on the schedule for `seconds` and counts what the editor asked the server. */
 async function measureTyping(browser, seconds, pause) {
-  const { context, page, editor } = await openEditor(browser, pause);
+  const { context, page } = await openEditor(browser, pause);
   const counts = { requests: 0, suggestionsShown: 0 };
   page.on('request', (request) => request.url().endsWith('/generate/stream') && (counts.requests += 1));
   const cancelledBefore = await cancelledOnServer();

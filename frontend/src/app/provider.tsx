@@ -7,17 +7,17 @@ type BoundaryState = { error: Error | null };
 
 /** A rendering bug must not blank the page: the draft is in localStorage, so a reload recovers it. */
 class ErrorBoundary extends Component<{ children: ReactNode }, BoundaryState> {
-  state: BoundaryState = { error: null };
+  override state: BoundaryState = { error: null };
 
   static getDerivedStateFromError(error: Error): BoundaryState {
     return { error };
   }
 
-  componentDidCatch(error: Error, info: ErrorInfo) {
+  override componentDidCatch(error: Error, info: ErrorInfo) {
     console.error(error, info.componentStack);
   }
 
-  render() {
+  override render() {
     if (this.state.error) {
       return (
         <main role="alert" style={{ padding: 24, fontFamily: 'system-ui, sans-serif' }}>

@@ -1,55 +1,26 @@
 /**
- * The abstract editor: draft, streamed ghost-text suggestion (asked for, or offered on a pause),
- * keyboard shortcuts, settings, confidence view and status bar, wired together.
+ * The abstract editor's layout: toolbar, ghost-text textarea, keyboard help, confidence legend and
+ * status bar beside the settings, with the live region and messages. useAbstractEditor wires what they do.
  */
-import { Box, Grid, Paper, Stack, Typography } from '@mui/material';
-import { useRef } from 'react';
-import { STORAGE_KEYS } from '@/config/app';
-import { useCompletion } from '../hooks/use-completion';
-import { useDraft } from '../hooks/use-draft';
-import { useEditorInput } from '../hooks/use-editor-input';
-import { useEditorKeyboard } from '../hooks/use-editor-keyboard';
-import { useHealth } from '../hooks/use-health';
-import { useSettings } from '../hooks/use-settings';
-import { useStoredState } from '../hooks/use-stored-state';
-import { useSuggestOnPause } from '../hooks/use-suggest-on-pause';
-import { useSuggestionActions } from '../hooks/use-suggestion-actions';
+import { Box, Grid, Paper, Stack } from '@mui/material';
+import { useAbstractEditor } from '../hooks/use-abstract-editor';
 import { announcementFor } from '../model/announcement';
 import { ghostText, visibleAlternativeCount } from '../model/suggestion';
 import { ConfidenceLegend } from './ConfidenceLegend';
 import { EditorFeedback } from './EditorFeedback';
 import { EditorToolbar } from './EditorToolbar';
 import { GhostTextarea } from './GhostTextarea';
+import { KeyboardHelp } from './KeyboardHelp';
 import { SettingsPanel } from './SettingsPanel';
 import { StatusBar } from './StatusBar';
 
-const isMac = typeof navigator !== 'undefined' && /Mac|iPhone|iPad/.test(navigator.platform);
-const parseBoolean = (raw: unknown) => (typeof raw === 'boolean' ? raw : null);
+const KEYBOARD_HELP_ID = 'editor-keyboard-help';
 
 export function AbstractEditor() {
-  const { draft, replaceText, insertText } = useDraft();
-  const { settings, updateSetting, pause: pauseConfig, updatePause, resetSettings } = useSettings();
-  const [confidenceView, setConfidenceView] = useStoredState(STORAGE_KEYS.confidenceView, parseBoolean, false);
-  const { health, reportDown } = useHealth();
-  const completion = useCompletion();
+  const { draft, completion, actions, input, keyboard, textareaRef, health, ...preferences } = useAbstractEditor();
+  const { confidenceView, pauseConfig, updateSetting } = preferences;
   const { suggestion } = completion;
-  const textareaRef = useRef<HTMLTextAreaElement>(null);
-
-  const actions = useSuggestionActions({ text: draft.text, insertText, settings, completion, textareaRef });
-  const pause = useSuggestOnPause({
-    config: pauseConfig,
-    settings,
-    serverUp: health.state === 'ok',
-    textareaRef,
-    completion,
-    onServerDown: reportDown,
-  });
-  const input = useEditorInput({ text: draft.text, replaceText, completion, pause, pendingCaret: actions.pendingCaret });
-  const keyboard = useEditorKeyboard(completion, actions);
-
   const ghost = suggestion ? ghostText(suggestion) : '';
-  const alternativeCount = suggestion ? visibleAlternativeCount(suggestion) : 0;
-  const mod = isMac ? '⌘' : 'Ctrl';
 
   return (
     <Box onKeyDown={keyboard.onEditorKeyDown}>
@@ -60,16 +31,15 @@ export function AbstractEditor() {
               // A suggestion offered on a pause is no request of the writer's: the buttons stay as they are.
               generating={completion.generating && !completion.automatic}
               hasSuggestion={ghost.length > 0}
-              alternative={{ active: suggestion?.active ?? 0, count: alternativeCount }}
+              alternative={{ active: suggestion?.active ?? 0, count: suggestion ? visibleAlternativeCount(suggestion) : 0 }}
               confidenceView={confidenceView}
-              shortcutModifier={mod}
               onGenerate={actions.generate}
               onStop={completion.stop}
               onAccept={actions.acceptAll}
               onAcceptWord={actions.acceptWord}
               onDismiss={completion.dismiss}
               onCycle={actions.cycle}
-              onConfidenceViewChange={setConfidenceView}
+              onConfidenceViewChange={preferences.setConfidenceView}
             />
             <GhostTextarea
               ref={textareaRef}
@@ -79,7 +49,7 @@ export function AbstractEditor() {
               spans={draft.spans}
               confidenceView={confidenceView}
               placeholder={'Title on the first line, then the abstract. Or just start: "We propose a method to"'}
-              describedBy="editor-keyboard-help"
+              describedBy={KEYBOARD_HELP_ID}
               onChange={input.onChange}
               onKeyDown={keyboard.onTextareaKeyDown}
               onSelectionChange={input.onSelectionChange}
@@ -87,18 +57,14 @@ export function AbstractEditor() {
               onCompositionStart={input.onCompositionStart}
               onCompositionEnd={input.onCompositionEnd}
             />
-            <Typography id="editor-keyboard-help" variant="caption" color="text.secondary" sx={{ mt: 0.5 }}>
-              {pauseConfig.enabled ? 'Pause typing for a suggestion · ' : ''}
-              {mod}+Enter: suggest at the cursor · Tab: accept · {mod}+→: accept one word · Esc: stop or dismiss · Alt+] / Alt+[:
-              next / previous alternative
-            </Typography>
+            <KeyboardHelp id={KEYBOARD_HELP_ID} suggestOnPause={pauseConfig.enabled} />
             {confidenceView && <ConfidenceLegend spans={draft.spans} />}
             <StatusBar text={draft.text} health={health} lastRun={completion.lastRun} onReuseSeed={(seed) => updateSetting('seed', seed)} />
           </Stack>
         </Grid>
         <Grid size={{ xs: 12, md: 4 }}>
           <Paper variant="outlined" sx={{ p: 2 }}>
-            <SettingsPanel settings={settings} onChange={updateSetting} pause={pauseConfig} onPauseChange={updatePause} onReset={resetSettings} />
+            <SettingsPanel settings={preferences.settings} onChange={updateSetting} pause={pauseConfig} onPauseChange={preferences.updatePause} onReset={preferences.resetSettings} />
           </Paper>
         </Grid>
       </Grid>

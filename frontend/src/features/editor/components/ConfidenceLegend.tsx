@@ -1,16 +1,11 @@
 /** The confidence view's key: the probability colours, and how sure the model was over the accepted text. */
 import { Box, Stack, Typography } from '@mui/material';
 import { useMemo } from 'react';
-import { spanProbability, type ModelSpan } from '../model/model-spans';
-import { probabilityColor } from './GhostTextarea';
+import { confidenceSummary, probabilityColor, UNSURE_BELOW } from '../model/confidence';
+import type { ModelSpan } from '../model/model-spans';
 
 export function ConfidenceLegend({ spans }: { spans: readonly ModelSpan[] }) {
-  const confidence = useMemo(() => {
-    const probabilities = spans.map(spanProbability).filter((p): p is number => p !== null);
-    if (probabilities.length === 0) return null;
-    const mean = probabilities.reduce((sum, p) => sum + p, 0) / probabilities.length;
-    return { tokens: probabilities.length, mean, unsure: probabilities.filter((p) => p < 0.1).length };
-  }, [spans]);
+  const confidence = useMemo(() => confidenceSummary(spans), [spans]);
 
   return (
     <Stack direction="row" spacing={1} alignItems="center" flexWrap="wrap" useFlexGap sx={{ mt: 1 }} data-testid="confidence-legend">
@@ -22,7 +17,7 @@ export function ConfidenceLegend({ spans }: { spans: readonly ModelSpan[] }) {
       ))}
       <Typography variant="caption" color="text.secondary">
         {confidence
-          ? `${confidence.tokens} model tokens, ${Math.round(confidence.mean * 100)}% likely on average, ${confidence.unsure} below 10%. Hover a word for its probability.`
+          ? `${confidence.tokens} model tokens, ${Math.round(confidence.mean * 100)}% likely on average, ${confidence.unsure} below ${Math.round(UNSURE_BELOW * 100)}%. Hover a word for its probability.`
           : 'No accepted model text yet.'}
       </Typography>
     </Stack>

@@ -4,13 +4,13 @@ import ChevronLeft from '@mui/icons-material/ChevronLeft';
 import ChevronRight from '@mui/icons-material/ChevronRight';
 import StopCircleOutlined from '@mui/icons-material/StopCircleOutlined';
 import { Button, CircularProgress, FormControlLabel, IconButton, Stack, Switch, Tooltip, Typography } from '@mui/material';
+import { SHORTCUT_MODIFIER as mod } from '../model/shortcuts';
 
 export type EditorToolbarProps = {
   generating: boolean;
   hasSuggestion: boolean;
   alternative: { active: number; count: number };
   confidenceView: boolean;
-  shortcutModifier: string;
   onGenerate: () => void;
   onStop: () => void;
   onAccept: () => void;
@@ -21,7 +21,7 @@ export type EditorToolbarProps = {
 };
 
 export function EditorToolbar(props: EditorToolbarProps) {
-  const { generating, hasSuggestion, alternative, shortcutModifier: mod } = props;
+  const { generating, hasSuggestion, alternative } = props;
   return (
     <Stack direction="row" spacing={1} alignItems="center" flexWrap="wrap" useFlexGap sx={{ py: 1 }}>
       <Tooltip title={`Continue the text at the cursor (${mod}+Enter)`}>

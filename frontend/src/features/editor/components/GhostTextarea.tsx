@@ -7,10 +7,12 @@
  * text, so the caret, selection and input stay native. The mirror sets the height and the textarea
  * never scrolls, so the two cannot drift apart when the text wraps or grows.
  */
-import { Paper, Popper, Typography } from '@mui/material';
 import { styled, type Theme } from '@mui/material/styles';
-import { forwardRef, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
+import { forwardRef, useMemo, useRef, type KeyboardEvent, type ReactNode } from 'react';
+import { useTokenHover } from '../hooks/use-token-hover';
+import { probabilityColor } from '../model/confidence';
 import { spanProbability, type ModelSpan } from '../model/model-spans';
+import { TokenProbabilityTooltip } from './TokenProbabilityTooltip';
 
 // Everything that decides where a character lands must be identical in both layers.
 const sharedText = {
@@ -70,13 +72,6 @@ const Ghost = styled('span')(({ theme }) => ({
   backgroundColor: theme.alpha(palette(theme).text.primary, 0.05),
 }));
 
-/** Low probability = red, high = green; light enough that the text stays readable in both themes. */
-export function probabilityColor(probability: number): string {
-  return `hsla(${Math.round(120 * probability)}, 85%, 50%, ${0.18 + 0.3 * (1 - probability)})`;
-}
-
-type Hover = { probability: number | null; text: string; rect: DOMRect };
-
 export type GhostTextareaProps = {
   value: string;
   ghost: string;
@@ -125,7 +120,7 @@ export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>
   ref,
 ) {
   const mirrorRef = useRef<HTMLDivElement>(null);
-  const [hover, setHover] = useState<Hover | null>(null);
+  const { hover, onMouseMove, onMouseLeave } = useTokenHover(mirrorRef, confidenceView);
   const at = Math.min(Math.max(anchor, 0), value.length);
   const showGhost = ghost.length > 0;
 
@@ -143,23 +138,6 @@ export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>
     ],
     [value, at, ghost, showGhost, spans, confidenceView],
   );
-
-  // The mirror lies under the textarea, so hovering is resolved by hit-testing its token spans.
-  const handleMouseMove = (event: MouseEvent<HTMLTextAreaElement>) => {
-    if (!confidenceView || !mirrorRef.current) return;
-    for (const element of mirrorRef.current.querySelectorAll<HTMLElement>('[data-model-token]')) {
-      for (const rect of element.getClientRects()) {
-        if (event.clientX >= rect.left && event.clientX <= rect.right && event.clientY >= rect.top && event.clientY <= rect.bottom) {
-          const raw = element.dataset.probability;
-          if (hover?.rect.left !== rect.left || hover.rect.top !== rect.top) {
-            setHover({ probability: raw ? Number(raw) : null, text: element.textContent ?? '', rect });
-          }
-          return;
-        }
-      }
-    }
-    if (hover) setHover(null);
-  };
 
   return (
     <Frame>
@@ -181,24 +159,10 @@ export const GhostTextarea = forwardRef<HTMLTextAreaElement, GhostTextareaProps>
         onPaste={input.onPaste}
         onCompositionStart={input.onCompositionStart}
         onCompositionEnd={input.onCompositionEnd}
-        onMouseMove={handleMouseMove}
-        onMouseLeave={() => setHover(null)}
+        onMouseMove={onMouseMove}
+        onMouseLeave={onMouseLeave}
       />
-      <Popper
-        open={hover !== null}
-        anchorEl={hover ? { getBoundingClientRect: () => hover.rect } : null}
-        placement="top"
-        sx={{ pointerEvents: 'none', zIndex: (theme) => theme.zIndex.tooltip }}
-      >
-        <Paper elevation={4} sx={{ px: 1, py: 0.5 }}>
-          <Typography variant="caption">
-            {hover?.probability === null || hover === null
-              ? 'probability unknown'
-              : `${(hover.probability * 100).toFixed(hover.probability < 0.01 ? 2 : 1)}% likely`}
-            {hover ? ` · “${hover.text}”` : ''}
-          </Typography>
-        </Paper>
-      </Popper>
+      <TokenProbabilityTooltip hover={hover} />
     </Frame>
   );
 });

@@ -1,11 +1,11 @@
 /** The settings: suggest-on-pause and the generation controls, each labelled, explained in a tooltip, and persisted by the caller. */
 import InfoOutlined from '@mui/icons-material/InfoOutlined';
 import RestartAlt from '@mui/icons-material/RestartAlt';
-import { Box, Button, FormControlLabel, IconButton, Stack, Switch, TextField, Tooltip, Typography } from '@mui/material';
-import { useEffect, useId, useState } from 'react';
+import { Box, Button, FormControlLabel, IconButton, Stack, Switch, Tooltip, Typography } from '@mui/material';
 import { SETTING_BOUNDS, type GenerationSettings } from '@/config/generation';
 import { PAUSE_DELAY_BOUNDS, PAUSE_SUGGESTION, type SuggestOnPause } from '@/config/suggest-on-pause';
-import { Label, SettingSlider } from './SettingControls';
+import { SeedField } from './SeedField';
+import { SettingSlider } from './SettingControls';
 
 const HELP = {
   maxNewTokens:
@@ -28,17 +28,6 @@ const LABELS: Record<SliderKey, string> = {
   topP: 'Top-p',
   alternatives: 'Alternatives',
 };
-
-/** Empty = no seed; otherwise a whole number in bounds; anything else is an error message. */
-export function parseSeedInput(raw: string): { seed: number | null } | { error: string } {
-  const text = raw.trim();
-  if (text === '') return { seed: null };
-  const seed = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(seed)) {
-    return { error: `Seed must be a whole number from 0 to ${SETTING_BOUNDS.seed.max}, or empty.` };
-  }
-  return { seed };
-}
 
 /** Props of a slider for one of the generation settings. */
 const generationSlider = (setting: SliderKey) => ({ label: LABELS[setting], help: HELP[setting], bounds: SETTING_BOUNDS[setting] });
@@ -79,19 +68,6 @@ export type SettingsPanelProps = {
 };
 
 export function SettingsPanel({ settings, onChange, pause, onPauseChange, onReset }: SettingsPanelProps) {
-  const seedId = useId();
-  const [seedInput, setSeedInput] = useState(settings.seed === null ? '' : String(settings.seed));
-  const [seedError, setSeedError] = useState<string | null>(null);
-
-  // Reset, or a seed reused from the status bar, replaces what the field shows.
-  useEffect(() => {
-    setSeedInput((current) => {
-      const parsed = parseSeedInput(current);
-      return 'seed' in parsed && parsed.seed === settings.seed ? current : settings.seed === null ? '' : String(settings.seed);
-    });
-    setSeedError(null);
-  }, [settings.seed]);
-
   return (
     <Stack component="section" aria-label="Generation settings" spacing={2}>
       <Typography variant="h2" sx={{ fontSize: '1rem', fontWeight: 600 }}>
@@ -113,28 +89,7 @@ export function SettingsPanel({ settings, onChange, pause, onPauseChange, onRese
         format={String}
         marks
       />
-      <Box>
-        <Label id={`${seedId}-label`} text="Seed" help={HELP.seed} />
-        <TextField
-          value={seedInput}
-          onChange={(event) => {
-            setSeedInput(event.target.value);
-            const parsed = parseSeedInput(event.target.value);
-            if ('error' in parsed) {
-              setSeedError(parsed.error);
-            } else {
-              setSeedError(null);
-              onChange('seed', parsed.seed);
-            }
-          }}
-          error={seedError !== null}
-          helperText={seedError ?? 'Empty = random each time'}
-          placeholder="random"
-          size="small"
-          fullWidth
-          slotProps={{ htmlInput: { inputMode: 'numeric', 'aria-labelledby': `${seedId}-label` } }}
-        />
-      </Box>
+      <SeedField seed={settings.seed} help={HELP.seed} onChange={(seed) => onChange('seed', seed)} />
       <Button variant="outlined" startIcon={<RestartAlt />} onClick={onReset} sx={{ alignSelf: 'flex-start' }}>
         Reset settings
       </Button>

@@ -3,7 +3,7 @@ import { Box, Button, Chip, Stack, Tooltip, Typography } from '@mui/material';
 import type { HealthState } from '../hooks/use-health';
 import type { RunStats } from '../model/run-stats';
 
-export function countWords(text: string): number {
+function countWords(text: string): number {
   return text.split(/\s+/).filter((word) => word.length > 0).length;
 }
 

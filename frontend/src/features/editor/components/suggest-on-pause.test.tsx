@@ -23,6 +23,7 @@ import {
   unavailable,
   type Reply,
 } from '@/testing/pause-harness';
+import { nth } from '@/testing/nth';
 import { healthOk, server } from '@/testing/server';
 
 beforeEach(installFakeClock);
@@ -30,7 +31,7 @@ afterEach(restoreClock);
 
 /** Serves `replies` in order (the last one again if more requests come). */
 function serve(...replies: Reply[]) {
-  const recorded = recordStreams((_, index) => replies[Math.min(index, replies.length - 1)]);
+  const recorded = recordStreams((_, index) => nth(replies, Math.min(index, replies.length - 1)));
   server.use(recorded.handler);
   return recorded.exchanges;
 }
@@ -47,7 +48,7 @@ describe('a suggestion appears when the writer pauses', () => {
     expect(exchanges).toHaveLength(0);
     await advance(1);
     expect(exchanges).toHaveLength(1);
-    expect(exchanges[0].body).toMatchObject({
+    expect(nth(exchanges, 0).body).toMatchObject({
       text: 'We propose a method',
       max_new_tokens: PAUSE_SUGGESTION.maxNewTokens,
       n: 1,
@@ -80,7 +81,7 @@ describe('a suggestion appears when the writer pauses', () => {
     const { user, textarea } = await setupPaused();
     await user.type(textarea, 'We propose a ');
     await advance(PAUSE_MS);
-    expect(exchanges[0].body.text).toBe('We propose a');
+    expect(nth(exchanges, 0).body.text).toBe('We propose a');
     await settle();
     expect(ghost()).toBe('method to');
     await user.keyboard('{Tab}');
@@ -89,7 +90,7 @@ describe('a suggestion appears when the writer pauses', () => {
     await user.type(textarea, ' a ');
     await advance(PAUSE_MS);
     await settle();
-    expect(exchanges[1].body.text).toBe('We propose a method to a');
+    expect(nth(exchanges, 1).body.text).toBe('We propose a method to a');
     expect(ghost()).toBeNull(); // "an idea" does not continue "a "
   });
 
@@ -113,7 +114,7 @@ describe('the writer is never held up', () => {
     const view = await setupPaused();
     await view.user.type(view.textarea, 'We count');
     await advance(PAUSE_MS);
-    await exchanges[0].release();
+    await nth(exchanges, 0).release();
     expect(ghost()).toBe(' one');
     return { ...view, exchanges };
   }
@@ -132,11 +133,11 @@ describe('the writer is never held up', () => {
     const view = await streamingSuggestion();
     await act(view);
     expect(ghost()).toBeNull();
-    expect(view.exchanges[0].request.signal.aborted).toBe(true);
+    expect(nth(view.exchanges, 0).request.signal.aborted).toBe(true);
 
     // " two" was already on its way; it arrives after all. (Whether the aborted stream asks for
     // more depends on when the mock's copy of the body is collected, so no more are released.)
-    await view.exchanges[0].release();
+    await nth(view.exchanges, 0).release();
     expect(ghost()).toBeNull();
     expect(view.exchanges).toHaveLength(1);
   });
@@ -160,12 +161,12 @@ describe('the writer is never held up', () => {
     await user.type(textarea, 'We count');
     await advance(PAUSE_MS);
     await user.keyboard('s');
-    await exchanges[0].release();
+    await nth(exchanges, 0).release();
     expect(ghost()).toBeNull();
 
     await advance(PAUSE_MS);
     await settle();
-    expect(exchanges[1].body.text).toBe('We counts');
+    expect(nth(exchanges, 1).body.text).toBe('We counts');
     expect(ghost()).toBe(' fresh');
   });
 
@@ -189,14 +190,14 @@ describe('the writer is never held up', () => {
     const { user, textarea } = await setupPaused();
     await user.type(textarea, 'We count');
     await advance(PAUSE_MS);
-    await exchanges[0].release();
+    await nth(exchanges, 0).release();
     await user.keyboard(' o');
     expect(ghost()).toBe('ne');
     await advance(PAUSE_MS * 3);
     expect(exchanges).toHaveLength(1);
-    expect(exchanges[0].request.signal.aborted).toBe(false);
+    expect(nth(exchanges, 0).request.signal.aborted).toBe(false);
 
-    await exchanges[0].release(2);
+    await nth(exchanges, 0).release(2);
     expect(ghost()).toBe('ne two');
     expect(textarea.value).toBe('We count o');
   });
@@ -264,7 +265,7 @@ describe('the switch and the delay', () => {
     expect(exchanges).toHaveLength(0);
     await user.keyboard('{Control>}{Enter}{/Control}');
     await settle();
-    expect(exchanges[0].body).toEqual({ text: 'We propose', max_new_tokens: DEFAULT_SETTINGS.maxNewTokens, temperature: 0.8, top_p: 0.95, seed: null, n: 1, logprobs: true });
+    expect(nth(exchanges, 0).body).toEqual({ text: 'We propose', max_new_tokens: DEFAULT_SETTINGS.maxNewTokens, temperature: 0.8, top_p: 0.95, seed: null, n: 1, logprobs: true });
     expect(ghost()).toBe(' long');
 
     expect(JSON.parse(window.localStorage.getItem(STORAGE_KEYS.suggestOnPause)!)).toMatchObject({ enabled: false });
@@ -295,11 +296,11 @@ describe('screen readers', () => {
     await user.type(textarea, 'We count');
     await advance(PAUSE_MS);
     const heard = [status()];
-    await exchanges[0].release();
+    await nth(exchanges, 0).release();
     heard.push(status());
-    await exchanges[0].release();
+    await nth(exchanges, 0).release();
     heard.push(status());
-    await exchanges[0].release(); // done
+    await nth(exchanges, 0).release(); // done
     heard.push(status());
     await user.keyboard(' o');
     heard.push(status());

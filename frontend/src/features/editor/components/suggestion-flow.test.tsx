@@ -2,6 +2,7 @@ import { fireEvent, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { collectGarbage } from '@/testing/collect-garbage';
 import { eventChunks, gatedStreamHandler, ghost, mirrorText, placeCaret, setup, streamingHandler } from '@/testing/editor-harness';
+import { nth } from '@/testing/nth';
 import { server } from '@/testing/server';
 
 describe('suggestions stream in as ghost text at the cursor', () => {
@@ -26,7 +27,7 @@ describe('suggestions stream in as ghost text at the cursor', () => {
     expect(textarea.value).toBe('We propose a simple method');
     expect(textarea).toHaveFocus();
     expect(ghost()).toBeNull();
-    expect(state.bodies[0]).toMatchObject({ text: 'We propose', logprobs: true });
+    expect(nth(state.bodies, 0)).toMatchObject({ text: 'We propose', logprobs: true });
   });
 
   it('continues the text before the cursor and shows the ghost there, not at the end', async () => {
@@ -38,7 +39,7 @@ describe('suggestions stream in as ghost text at the cursor', () => {
 
     await user.keyboard('{Control>}{Enter}{/Control}');
     await waitFor(() => expect(ghost()).toBe(' to learn'));
-    expect(bodies[0].text).toBe('A title\n\nWe propose a method');
+    expect(nth(bodies, 0).text).toBe('A title\n\nWe propose a method');
     expect(mirrorText()).toBe('A title\n\nWe propose a method to learn. It works.  ');
 
     await user.keyboard('{Tab}');
@@ -110,7 +111,7 @@ describe('alternatives', () => {
     await user.type(textarea, 'We');
     await user.keyboard('{Control>}{Enter}{/Control}');
     await waitFor(() => expect(ghost()).toBe(' first'));
-    expect(bodies[0].n).toBe(3);
+    expect(nth(bodies, 0).n).toBe(3);
 
     const position = () => screen.getByTestId('alternative-position').textContent;
     expect(position()).toBe('1 of 3');

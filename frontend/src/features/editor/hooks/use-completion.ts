@@ -3,11 +3,12 @@
  * Stop, dismiss and a new request abort the fetch, which closes the connection so the server stops too.
  * An automatic run (suggest-on-pause) reports its failure to the caller instead of the writer.
  */
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { isAbortError, toApiError, type ApiError } from '@/lib/api-client';
-import { streamCompletion, type DoneUpdate, type GenerateRequest } from '../api/generate';
+import { streamCompletion, type DoneUpdate, type GenerateRequest, type TokenUpdate } from '../api/generate';
 import { runStats, type RunStats } from '../model/run-stats';
-import { addToken, finishSuggestion, ghostText, hasAnyText, keepStreamed, startSuggestion, stopStreaming } from '../model/suggestion';
+import { addToken, finishSuggestion, hasAnyText, keepStreamed, startSuggestion, stopStreaming } from '../model/suggestion';
+import { useRunControl } from './use-run-control';
 import { useSuggestionState } from './use-suggestion-state';
 
 export type RunOutcome = { kind: 'finished' } | { kind: 'aborted' } | { kind: 'failed'; error: ApiError };
@@ -19,33 +20,62 @@ export type StartOptions = {
   lead?: string;
 };
 
+/** The notice for a run the writer asked for whose alternatives all came back empty. */
+const NOTHING_SUGGESTED = 'The model ended the text here and suggested nothing. Try a higher temperature or more text.';
+const FINISHED: RunOutcome = { kind: 'finished' };
 const ABORTED: RunOutcome = { kind: 'aborted' };
+
+type StreamHandlers = {
+  onToken: (update: TokenUpdate) => void;
+  onDone: (update: DoneUpdate) => void;
+  /** False once the run was replaced or aborted: nothing more of its stream is handed on. */
+  isCurrent: () => boolean;
+};
+
+/** Hands one run's stream to its handlers until it ends, is replaced or aborted, or fails. */
+async function followStream(request: GenerateRequest, signal: AbortSignal, { onToken, onDone, isCurrent }: StreamHandlers): Promise<RunOutcome> {
+  try {
+    for await (const update of streamCompletion(request, signal)) {
+      if (!isCurrent()) return ABORTED;
+      if (update.kind === 'token') onToken(update);
+      else onDone(update);
+    }
+    return FINISHED;
+  } catch (caught) {
+    if (!isCurrent() || isAbortError(caught)) return ABORTED;
+    return { kind: 'failed', error: toApiError(caught) };
+  }
+}
+
+/** What the writer is told about their own runs: the error of a failed one, the notice of an empty one. */
+function useRunMessages() {
+  const [error, setError] = useState<ApiError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const clearError = useCallback(() => setError(null), []);
+  const clearNotice = useCallback(() => setNotice(null), []);
+  const clearBoth = useCallback(() => {
+    setError(null);
+    setNotice(null);
+  }, []);
+  return { error, setError, clearError, notice, setNotice, clearNotice, clearBoth };
+}
 
 export function useCompletion() {
   const { suggestion, suggestionRef, updateSuggestion } = useSuggestionState();
-  /** The run in progress: null, or whether suggest-on-pause started it. */
-  const [running, setRunning] = useState<{ automatic: boolean } | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { running, abort, begin, isCurrent, end } = useRunControl();
+  const { error, setError, clearError, notice, setNotice, clearNotice, clearBoth } = useRunMessages();
   const [lastRun, setLastRun] = useState<RunStats | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const controllerRef = useRef<AbortController | null>(null);
-
-  const abortRunning = useCallback(() => {
-    controllerRef.current?.abort();
-    controllerRef.current = null;
-    setRunning(null);
-  }, []);
 
   const stop = useCallback(() => {
-    abortRunning();
+    abort();
     // Keep what already streamed: the writer may still want it.
     updateSuggestion(keepStreamed);
-  }, [abortRunning, updateSuggestion]);
+  }, [abort, updateSuggestion]);
 
   const dismiss = useCallback(() => {
-    abortRunning();
+    abort();
     updateSuggestion(() => null);
-  }, [abortRunning, updateSuggestion]);
+  }, [abort, updateSuggestion]);
 
   const finish = useCallback(
     (done: DoneUpdate, automatic: boolean) => {
@@ -53,67 +83,42 @@ export function useCompletion() {
         const finished = current && finishSuggestion(current, done.completions);
         return finished && hasAnyText(finished) ? finished : null;
       });
-      if (!automatic && !done.completions.some((completion) => completion.text.length > 0)) {
-        setNotice('The model ended the text here and suggested nothing. Try a higher temperature or more text.');
-      }
+      if (!automatic && !done.completions.some((completion) => completion.text.length > 0)) setNotice(NOTHING_SUGGESTED);
       setLastRun(runStats(done));
     },
-    [updateSuggestion],
+    [setNotice, updateSuggestion],
   );
 
   const start = useCallback(
     async (request: GenerateRequest, anchor: number, { automatic = false, lead = '' }: StartOptions = {}): Promise<RunOutcome> => {
-      abortRunning();
-      const controller = new AbortController();
-      controllerRef.current = controller;
-      setRunning({ automatic });
-      if (!automatic) {
-        setError(null);
-        setNotice(null);
-      }
+      const controller = begin(automatic);
+      if (!automatic) clearBoth();
       updateSuggestion(() => startSuggestion(anchor, request.n, lead));
-      // A run replaced or aborted (by any edit that dismissed its suggestion) never touches the suggestion again.
-      const isCurrent = () => controllerRef.current === controller && !controller.signal.aborted;
-      try {
-        for await (const update of streamCompletion(request, controller.signal)) {
-          if (!isCurrent()) return ABORTED;
-          if (update.kind === 'token') {
-            updateSuggestion((current) => current && addToken(current, update.index, { text: update.text, logprob: update.logprob }));
-          } else {
-            finish(update, automatic);
-          }
-        }
-        return { kind: 'finished' };
-      } catch (caught) {
-        if (!isCurrent() || isAbortError(caught)) return ABORTED;
-        const failure = toApiError(caught);
-        if (!automatic) setError(failure);
+      const outcome = await followStream(request, controller.signal, {
+        onToken: (update) => updateSuggestion((current) => current && addToken(current, update.index, { text: update.text, logprob: update.logprob })),
+        onDone: (update) => finish(update, automatic),
+        isCurrent: () => isCurrent(controller),
+      });
+      if (outcome.kind === 'failed') {
+        if (!automatic) setError(outcome.error);
         updateSuggestion(keepStreamed);
-        return { kind: 'failed', error: failure };
-      } finally {
-        if (controllerRef.current === controller) {
-          controllerRef.current = null;
-          setRunning(null);
-          updateSuggestion((current) => (current?.streaming ? stopStreaming(current) : current));
-        }
       }
+      if (end(controller)) updateSuggestion((current) => (current?.streaming ? stopStreaming(current) : current));
+      return outcome;
     },
-    [abortRunning, finish, updateSuggestion],
+    [begin, isCurrent, end, clearBoth, setError, finish, updateSuggestion],
   );
-
-  useEffect(() => () => controllerRef.current?.abort(), []);
 
   return {
     suggestion,
     suggestionRef,
-    ghost: suggestion ? ghostText(suggestion) : '',
     generating: running !== null,
     /** The run in progress was started by suggest-on-pause (the toolbar stays quiet for it). */
     automatic: running?.automatic ?? false,
     error,
-    clearError: useCallback(() => setError(null), []),
+    clearError,
     notice,
-    clearNotice: useCallback(() => setNotice(null), []),
+    clearNotice,
     lastRun,
     start,
     stop,

@@ -6,7 +6,7 @@
  * already, a 429 waits as long as its Retry-After says, and a server that is down gets nothing until
  * /health says it recovered. Automatic requests never raise an error message.
  */
-import { useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
+import { useEffect, useLayoutEffect, useState, type RefObject } from 'react';
 import type { GenerationSettings } from '@/config/generation';
 import type { SuggestOnPause } from '@/config/suggest-on-pause';
 import { buildPauseRequest } from '../api/generate';
@@ -53,8 +53,12 @@ async function suggestAtCursor(options: SuggestOnPauseOptions): Promise<PauseFai
   return outcome.kind === 'failed' ? classifyPauseFailure(outcome.error) : null;
 }
 
-/** The timers and flags, outside React: the timer fires after renders and must act on what is true then. */
-export function createPauseScheduler(current: () => SuggestOnPauseOptions): PauseScheduler {
+/**
+ * The timers and flags, outside React: the timer fires after renders and must act on what is true
+ * then, so the hook hands every render's options to `update`.
+ */
+function createPauseScheduler(initial: SuggestOnPauseOptions): PauseScheduler & { update: (options: SuggestOnPauseOptions) => void } {
+  let latest = initial;
   let pauseTimer: number | undefined;
   let backOffTimer: number | undefined;
   let composing = false;
@@ -66,7 +70,7 @@ export function createPauseScheduler(current: () => SuggestOnPauseOptions): Paus
 
   const schedule = () => {
     cancel();
-    const { config } = current();
+    const { config } = latest;
     if (config.enabled && !composing) pauseTimer = window.setTimeout(suggest, config.delayMs);
   };
 
@@ -81,7 +85,7 @@ export function createPauseScheduler(current: () => SuggestOnPauseOptions): Paus
   function suggest() {
     pauseTimer = undefined;
     if (backOffTimer !== undefined || composing) return;
-    const options = current();
+    const options = latest;
     void suggestAtCursor(options).then((failure) => {
       if (failure?.kind === 'back-off') backOff(failure.ms);
       else if (failure?.kind === 'server-down') options.onServerDown(failure.reason);
@@ -89,6 +93,9 @@ export function createPauseScheduler(current: () => SuggestOnPauseOptions): Paus
   }
 
   return {
+    update: (options) => {
+      latest = options;
+    },
     schedule,
     cancel,
     compositionStart: () => {
@@ -108,11 +115,8 @@ export function createPauseScheduler(current: () => SuggestOnPauseOptions): Paus
 }
 
 export function useSuggestOnPause(options: SuggestOnPauseOptions): PauseScheduler {
-  const latest = useRef(options);
-  useLayoutEffect(() => {
-    latest.current = options;
-  });
-  const [scheduler] = useState(() => createPauseScheduler(() => latest.current));
+  const [scheduler] = useState(() => createPauseScheduler(options));
+  useLayoutEffect(() => scheduler.update(options));
   useEffect(() => () => scheduler.dispose(), [scheduler]);
   // Switched off: a pause already being timed asks nothing.
   useEffect(() => {

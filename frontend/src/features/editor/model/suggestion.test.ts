@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { nth } from '@/testing/nth';
 import {
   addToken,
   cycleAlternative,
@@ -68,7 +69,7 @@ describe('taking the suggestion', () => {
     let suggestion = startSuggestion(0, 1);
     suggestion = addToken(suggestion, 0, { text: '', logprob: -1 });
     suggestion = addToken(suggestion, 0, { text: '🙂', logprob: -0.5 });
-    expect(spansForRange(suggestion.alternatives[0], 0, 2, 0)).toEqual([{ start: 0, end: 2, text: '🙂', logprob: -1.5 }]);
+    expect(spansForRange(nth(suggestion.alternatives, 0), 0, 2, 0)).toEqual([{ start: 0, end: 2, text: '🙂', logprob: -1.5 }]);
   });
 
   it('clips a token split by a word accept to the part taken', () => {
@@ -76,7 +77,7 @@ describe('taking the suggestion', () => {
     const step = takeCharacters(suggestion, nextWordLength(ghostText(suggestion)));
     expect(step.inserted).toBe(' nets.');
     expect(step.spans).toEqual([{ start: 0, end: 6, text: ' nets.', logprob: -1 }]);
-    expect(step.next && spansForRange(step.next.alternatives[0], step.next.consumed, 10, step.next.anchor)).toEqual([
+    expect(step.next && spansForRange(nth(step.next.alternatives, 0), step.next.consumed, 10, step.next.anchor)).toEqual([
       { start: 6, end: 10, text: '\n\nWe', logprob: -1 },
     ]);
   });
