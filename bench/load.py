@@ -115,6 +115,7 @@ def read_stream(response: http.client.HTTPResponse, start: float) -> tuple[dict,
                 first_ms = (time.perf_counter() - start) * 1000
         elif line.startswith("data: ") and event in ("done", "error"):
             done = {"event": event, **json.loads(line[6:])}
+    response.read()  # readline() at the end of the body leaves the response open; the next request needs it done
     return done, first_ms
 
 
