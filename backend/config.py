@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from backend.engine.schema import BATCHING_MODES
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "AUTOCOMPLETE_"
 
@@ -25,6 +23,14 @@ DEFAULT_GENERATION_SLOTS = 8
 DEFAULT_QUEUE_SIZE = 8
 # How long a queued request waits for a slot before it is turned away with 429.
 DEFAULT_QUEUE_TIMEOUT_SECONDS = 30.0
+
+
+# AUTOCOMPLETE_BATCHING, passed to Engine.load: "on" batches concurrent requests when the graph
+# keeps rows independent, "force" batches a row-coupled (dynamically quantized) graph too, "off"
+# never batches (backend.engine.engine.batching_refusal). Defined here, not in backend.engine:
+# gunicorn's master imports this module, and importing the engine there would initialise
+# onnxruntime before the fork, which made workers abort on exit (std::system_error).
+BATCHING_MODES = ("on", "off", "force")
 
 
 class ConfigError(ValueError):

@@ -63,3 +63,17 @@ def test_gunicorn_config_keeps_threads_within_the_cores(monkeypatch, tmp_path, e
     assert settings["workers"] == workers and settings["preload_app"] is False
     assert settings["graceful_timeout"] == settings["timeout"]
     assert int(os.environ["AUTOCOMPLETE_INTRA_OP_THREADS"]) == intra_op
+
+
+def test_gunicorn_master_does_not_load_onnxruntime():
+    """gunicorn's master reads backend/gunicorn.conf.py before it forks the workers: onnxruntime
+    initialised there is inherited half-alive by every worker, which then aborted on exit
+    (std::system_error) when backend.config imported the engine for its batching modes."""
+    import subprocess
+    import sys
+
+    code = ("import runpy, sys; runpy.run_path('backend/gunicorn.conf.py'); "
+            "print(sorted(m for m in ('onnxruntime', 'backend.engine', 'tokenizers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -11,12 +11,6 @@ from dataclasses import dataclass, field
 from backend.generation_contract import NUMBERS
 
 
-# Engine.load's `batching`: "on" batches concurrent requests when the graph keeps rows
-# independent, "force" batches a row-coupled (dynamically quantized) graph too, "off" never
-# batches (backend.engine.engine.batching_refusal).
-BATCHING_MODES = ("on", "off", "force")
-
-
 class ModelLoadError(RuntimeError):
     """The model directory is missing, incomplete or unreadable; the message says which file and why."""
 
