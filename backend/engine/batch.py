@@ -181,27 +181,27 @@ class BatchScheduler:
 
     def _leave(self) -> None:
         """Finished rows and every row of a cancelled request leave; finished requests get their result."""
-        kept = []
-        for row, (request, index) in enumerate(self._rows):
-            if request.cancelled.is_set() or request.prepared.states[index].finish_reason is not None:
-                continue
-            kept.append(row)
-        done = {id(r): r for r, _ in self._rows}
-        for row in kept:
-            done.pop(id(self._rows[row][0]), None)
-        for request in done.values():
-            self._finish(request, None if request.cancelled.is_set() else generation_result(request.prepared))
+        kept = [row for row, (request, index) in enumerate(self._rows)
+                if not request.cancelled.is_set() and request.prepared.states[index].finish_reason is None]
+        staying = {id(self._rows[row][0]) for row in kept}
+        for request in self._batched_requests():
+            if id(request) not in staying:
+                self._finish(request, None if request.cancelled.is_set() else generation_result(request.prepared))
         if len(kept) < len(self._rows):
             self._rows = [self._rows[row] for row in kept]
             self._cache.keep(kept)
             self._logits = self._logits[kept]
+
+    def _batched_requests(self) -> list[BatchedRequest]:
+        """Each request with rows in the batch, once, in row order."""
+        return list({id(request): request for request, _ in self._rows}.values())
 
     def _decode(self) -> None:
         tick = time.perf_counter()
         tokens = np.array([r.prepared.states[i].tokens[-1].token_id for r, i in self._rows], dtype=np.int64)
         self._logits = self._cache.decode(self.session, tokens)  # [rows, vocab]
         elapsed = (time.perf_counter() - tick) * 1000
-        for request in {id(r): r for r, _ in self._rows}.values():
+        for request in self._batched_requests():
             request.prepared.busy_ms += elapsed
             request.prepared.decode_steps += 1
 

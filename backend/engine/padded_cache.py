@@ -28,9 +28,9 @@ def _left_pad(tensor: np.ndarray, width: int) -> np.ndarray:
 class PaddedCache:
     """The running batch's KV cache and each row's true length."""
 
-    def __init__(self, cache: KVCache | None = None, lengths: np.ndarray | None = None):
-        self.tensors = [] if cache is None else cache.tensors
-        self.lengths = np.zeros(0, dtype=np.int64) if lengths is None else lengths.astype(np.int64)
+    def __init__(self):
+        self.tensors: list[np.ndarray] = []  # [rows, heads, width, head_dim] each, in the session's past order
+        self.lengths = np.zeros(0, dtype=np.int64)  # [rows]: each row's own positions
 
     @property
     def rows(self) -> int:
