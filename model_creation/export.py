@@ -91,10 +91,13 @@ def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: 
         with torch.no_grad():
             input_ids = torch.tensor([ids])
             reference = model(input_ids).logits[0].numpy()  # [seq, vocab]
-            # A plain greedy config: the model's own generation_config samples.
-            greedy = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=eos)
-            expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
-                                      generation_config=greedy)[0, len(ids) :].tolist()
+            # Greedy, as the model's own config: the trained model's generation_config.json samples,
+            # and generate() fills a passed config's default-valued fields (do_sample=False among
+            # them) from the model's, so passing a greedy config would still sample.
+            model.generation_config = GenerationConfig(
+                max_new_tokens=new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=eos
+            )
+            expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids))[0, len(ids) :].tolist()
         got = decoder.greedy(ids, new_tokens)[: len(expected)]  # generate stops early at <|endoftext|>
         cases.append(
             {

@@ -52,6 +52,12 @@ def test_exported_logits_match_the_trained_pytorch_model(pipeline, prompt):
     np.testing.assert_allclose(OnnxDecoder(pipeline["export"] / "model.onnx").logits(ids), expected, atol=1e-4, rtol=0)
 
 
+def test_export_parity_is_greedy_although_the_trained_model_samples(pipeline):
+    # The train stage ships a sampling generation_config.json; the export's greedy check must not inherit it.
+    assert json.loads((pipeline["train"] / "generation_config.json").read_text())["do_sample"] is True
+    assert json.loads((pipeline["export"] / "metrics.json").read_text())["parity"]["greedy_match"] is True
+
+
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_int8_model_generates(pipeline, prompt):
     tokenizer = load_gpt2_tokenizer()

@@ -15,9 +15,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from model_creation import export, quantize  # noqa: E402
+from model_creation import export, quantize, train  # noqa: E402
 from model_creation.stage_dir import write_metrics  # noqa: E402
 from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer  # noqa: E402
 
@@ -46,7 +46,8 @@ def build_tiny_hf_dir(dest: Path, seed: int = 0) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     model = build_tiny_torch_model(seed)
     model.save_pretrained(dest)
-    GenerationConfig(bos_token_id=END_OF_TEXT_ID, eos_token_id=END_OF_TEXT_ID).save_pretrained(dest)
+    # What the train stage ships: the contract's sampling defaults (do_sample=True).
+    train.generation_config(END_OF_TEXT_ID).save_pretrained(dest)
     save_tokenizer(dest)
     write_metrics(dest, {"stage": "train", "input_dir": None, "note": f"random weights, seed {seed}"})
     return dest
