@@ -6,6 +6,11 @@ is scored with the shared perplexity definition on a small validation sample, an
 loses the least perplexity against fp32 is kept.
 All variants, with size, perplexity and largest logit difference, go into metrics.json. The
 output directory is a complete model directory: int8 graph plus the export's side files.
+
+Activations are quantized per row by default (onnx_graph/row_quantization): each sequence of a
+batch gets its own scale, so the server can batch requests and a seed still gives the same text.
+`activations="per-tensor"` keeps onnxruntime's one scale per tensor (row-coupled: such a graph is
+served one request at a time).
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from model_creation.onnx_graph.attention_fusion import fuse_attention
 from model_creation.onnx_graph.decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.onnx_graph.int8_weights import make_weights_signed
 from model_creation.onnx_graph.logits_start import slice_after_activation_quantization
+from model_creation.onnx_graph.row_quantization import quantize_activations_per_row
 from model_creation.perplexity import document_ids, perplexity
 from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, require_finished, write_metrics
 
 VARIANTS = ("per-tensor", "per-channel", "optimized-per-tensor", "optimized-per-channel")
 WEIGHT_TYPES = ("qint8", "quint8")
+ACTIVATION_SCALES = ("per-row", "per-tensor")  # per-row: batched rows stay independent
 
 # Used when no dataset is configured: short abstract-like texts, enough to rank variants.
 BUILTIN_TEXTS = [
@@ -51,6 +58,7 @@ class Config:
     overwrite: bool = False  # replace a finished run in output_dir
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # tried in this order
     weight_type: str = "qint8"  # "qint8" or "quint8": the integer type of quantized weights
+    activations: str = "per-row"  # "per-row" (batchable) or "per-tensor" (onnxruntime's dynamic scale)
     dataset_dir: str | None = None  # a dataset stage output; its documents/validation is the sample
     eval_texts: list[str] = field(default_factory=lambda: list(BUILTIN_TEXTS))  # used without dataset_dir
     max_eval_docs: int = 32  # documents scored per variant
@@ -88,7 +96,7 @@ def write_optimized_graph(source: Path, target: Path, model_config: dict, probe:
         raise StageError(f"graph optimization changed the logits (by {logit_diff:.3g}) or KV cache ({cache_diff:.3g})")
 
 
-def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -> list[str]:
+def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str, activations: str) -> list[str]:
     """Returns the weights that make_weights_signed moved from uint8 to int8 (qint8 only)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -97,7 +105,10 @@ def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str) -
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     quantize_dynamic(source, target, per_channel=per_channel, weight_type=types[weight_type], extra_options=extra)
     model = onnx.load(target)
-    slice_after_activation_quantization(model)  # last-position logits stay those of the full graph
+    if activations == "per-row":
+        quantize_activations_per_row(model)  # a row's scale is its own, sliced or not
+    else:
+        slice_after_activation_quantization(model)  # last-position logits stay those of the full graph
     # the tied embedding / LM head comes out uint8
     converted = make_weights_signed(model) if weight_type == "qint8" else []
     onnx.save(model, target)
@@ -122,6 +133,8 @@ def run(config: Config) -> Path:
         raise StageError(f"variants must be a non-empty list from {list(VARIANTS)}, got {config.variants}")
     if config.weight_type not in WEIGHT_TYPES:
         raise StageError(f"weight_type must be one of {list(WEIGHT_TYPES)}, got {config.weight_type!r}")
+    if config.activations not in ACTIVATION_SCALES:
+        raise StageError(f"activations must be one of {list(ACTIVATION_SCALES)}, got {config.activations!r}")
     out = prepare_output_dir(Path(config.output_dir), config.overwrite)
     model_config = json.loads((input_dir / "config.json").read_text())
     from tokenizers import Tokenizer
@@ -145,7 +158,8 @@ def run(config: Config) -> Path:
                     if not source.exists():
                         write_optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
-                entry["weights_made_signed"] = _quantize(source, target, name.endswith("per-channel"), config.weight_type)
+                per_channel = name.endswith("per-channel")
+                entry["weights_made_signed"] = _quantize(source, target, per_channel, config.weight_type, config.activations)
                 scored, _ = _score(target, documents, reference)
                 entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
                 entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1
@@ -169,6 +183,7 @@ def run(config: Config) -> Path:
             "config": dataclasses.asdict(config),
             "chosen": best["name"],
             "quantization": "int8",
+            "activation_scales": config.activations,
             "onnx_size_bytes": (out / "model.onnx").stat().st_size,
             "size_ratio_vs_fp32": (out / "model.onnx").stat().st_size / fp32["size_bytes"],
             "perplexity_increase": best["perplexity_increase"],

@@ -30,6 +30,15 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_row_coupled_model_dir(tmp_path_factory):
+    """The tiny model as int8 with onnxruntime's per-tensor activation scales: rows of a batch
+    change each other's logits, so the engine must not batch it unless forced."""
+    from tests.tiny_model import build_tiny_model_dir
+
+    return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-int8-per-tensor"), activations="per-tensor")
+
+
+@pytest.fixture(scope="session")
 def tiny_fp32_model_dir(tmp_path_factory):
     """The tiny model as a complete fp32 model directory (export output, before quantization)."""
     from tests.tiny_model import build_tiny_model_dir

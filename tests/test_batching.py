@@ -191,11 +191,15 @@ def test_padded_cache_layout(widths, lengths, kept):
         np.testing.assert_array_equal(padded.tensors[0][row, :, padded.width - lengths[source]:], caches[source].tensors[0][0])
 
 
-def test_int8_dynamic_quantization_is_not_batched_unless_forced(tiny_model_dir):
+def test_int8_with_per_tensor_activation_scales_is_not_batched_unless_forced(tiny_row_coupled_model_dir):
     """Per-tensor activation scales couple the rows of a batch, so seeds would not reproduce."""
-    assert "DynamicQuantizeLinear" in Engine.load(tiny_model_dir).info["batching"]
-    assert not Engine.load(tiny_model_dir).batches
-    assert Engine.load(tiny_model_dir, batching="force").batches
-    assert Engine.load(tiny_model_dir, batching="off").info["batching"] == "off (setting)"
+    assert "DynamicQuantizeLinear" in Engine.load(tiny_row_coupled_model_dir).info["batching"]
+    assert not Engine.load(tiny_row_coupled_model_dir).batches
+    assert Engine.load(tiny_row_coupled_model_dir, batching="force").batches
+    assert Engine.load(tiny_row_coupled_model_dir, batching="off").info["batching"] == "off (setting)"
     with pytest.raises(ValueError, match="batching must be one of on, off, force"):
-        Engine.load(tiny_model_dir, batching="sometimes")
+        Engine.load(tiny_row_coupled_model_dir, batching="sometimes")
+
+
+def test_int8_with_per_row_activation_scales_is_batched(tiny_model_dir):
+    assert Engine.load(tiny_model_dir).batches

@@ -32,22 +32,25 @@ PATHS = ["/generate", "/generate/stream"]
 
 
 @pytest.fixture(scope="module")
-def fp32_engine(tiny_fp32_model_dir) -> Engine:
+def batching_engine(tiny_fp32_model_dir) -> Engine:
+    """fp32, whose batched rows equal their unbatched runs to float rounding (int8 ones can differ
+    by one int8 step now and then: tests/test_row_quantization.py)."""
     return Engine.load(tiny_fp32_model_dir)
 
 
 @pytest.fixture
-def served(fp32_engine, tmp_path, monkeypatch):
-    """(port, app, gate): the batching fp32 engine behind werkzeug's threaded server."""
-    gate = GatedSession(fp32_engine.session.session)
-    monkeypatch.setattr(fp32_engine.session, "session", gate)
-    app = create_app({"TESTING": True, "ENGINE": fp32_engine, "FRONTEND_DIR": str(tmp_path / "none"), "CORS_ORIGINS": [],
-                      "GENERATION_SLOTS": len(BODIES), "QUEUE_SIZE": 1, "QUEUE_TIMEOUT_SECONDS": WAIT})
+def served(batching_engine, tmp_path, monkeypatch):
+    """(port, app, gate): the batching engine behind werkzeug's threaded server."""
+    gate = GatedSession(batching_engine.session.session)
+    monkeypatch.setattr(batching_engine.session, "session", gate)
+    app = create_app({"TESTING": True, "ENGINE": batching_engine, "FRONTEND_DIR": str(tmp_path / "none"),
+                      "CORS_ORIGINS": [], "GENERATION_SLOTS": len(BODIES), "QUEUE_SIZE": 1,
+                      "QUEUE_TIMEOUT_SECONDS": WAIT})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.port, app, gate
     gate.open()
-    assert fp32_engine.scheduler.wait_idle(WAIT)
+    assert batching_engine.scheduler.wait_idle(WAIT)
     server.shutdown()
 
 
@@ -99,11 +102,11 @@ def send_concurrently(port: int, requests: list[tuple[str, dict]]) -> tuple[list
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_concurrent_clients_get_what_they_get_alone(served, fp32_engine, path):
+def test_concurrent_clients_get_what_they_get_alone(served, batching_engine, path):
     port, _, gate = served
     requests = [(path, body) for body in BODIES]
     threads, outcomes = send_concurrently(port, requests)
-    wait_until(lambda: fp32_engine.scheduler.requests == len(BODIES))  # all in, none has run yet
+    wait_until(lambda: batching_engine.scheduler.requests == len(BODIES))  # all in, none has run yet
     gate.open()
     for thread in threads:
         thread.join(WAIT)
@@ -114,7 +117,7 @@ def test_concurrent_clients_get_what_they_get_alone(served, fp32_engine, path):
         assert_same_result(outcomes[index][1], alone)
 
 
-def test_beyond_capacity_and_queue_is_429(served, fp32_engine):
+def test_beyond_capacity_and_queue_is_429(served, batching_engine):
     port, app, gate = served
     admission = app.extensions["admission"]
     assert admission.slots == len(BODIES)  # the batching engine gets the configured capacity
@@ -130,7 +133,9 @@ def test_beyond_capacity_and_queue_is_429(served, fp32_engine):
     assert len({json.dumps(result, sort_keys=True) for _, result in outcomes.values()}) == 1
 
 
-def test_an_engine_that_cannot_batch_runs_one_request_at_a_time(make_app, tiny_engine):
-    """The tiny int8 model is dynamically quantized: its engine refuses to batch, so its slots are 1."""
-    assert not tiny_engine.batches
-    assert make_app(GENERATION_SLOTS=8).extensions["admission"].slots == 1
+def test_an_engine_that_cannot_batch_runs_one_request_at_a_time(make_app, tiny_row_coupled_model_dir):
+    """An int8 model with per-tensor activation scales: its engine refuses to batch, so its slots are 1."""
+    engine = Engine.load(tiny_row_coupled_model_dir)
+    assert not engine.batches
+    assert make_app(ENGINE=engine, GENERATION_SLOTS=8).extensions["admission"].slots == 1
+    assert make_app(GENERATION_SLOTS=8).extensions["admission"].slots == 8  # the shipped kind batches

@@ -53,8 +53,9 @@ def build_tiny_hf_dir(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
-def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0) -> Path:
-    """A complete model directory at `dest` (int8 by default, fp32 with quantized=False)."""
+def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0, activations: str = "per-row") -> Path:
+    """A complete model directory at `dest` (int8 by default, fp32 with quantized=False); int8
+    activations are quantized per row (batchable) unless activations="per-tensor"."""
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix="tiny-model-") as work:
         hf_dir = build_tiny_hf_dir(Path(work) / "hf", seed)
@@ -67,6 +68,7 @@ def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0) -
                     output_dir=str(dest),
                     overwrite=True,
                     variants=["per-tensor"],
+                    activations=activations,
                     eval_texts=QUANTIZE_TEXTS,
                 )
             )

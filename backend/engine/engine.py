@@ -26,7 +26,8 @@ _QUANTIZED_OPS = (b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul", 
 _CONFIG_FIELDS = ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")
 # onnxruntime's dynamic quantization computes ONE activation scale over the whole input tensor,
 # i.e. over every row of a batch: a row's logits then depend on the other rows (measured on the
-# shipped int8 model: up to 0.25 logit apart), so a batched request would not reproduce its seed.
+# int8 model of Nov 2026: up to 0.25 logit apart), so a batched request would not reproduce its
+# seed. The quantize stage now scales each row alone (model_creation/onnx_graph/row_quantization.py).
 _ROW_COUPLING_OPS = (b"DynamicQuantizeLinear",)
 
 
@@ -66,7 +67,7 @@ def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> st
         return "off: the graph has no position_ids input, so rows of different lengths cannot be batched"
     if mode == "on" and _graph_has(model_path, _ROW_COUPLING_OPS):
         return ("off: DynamicQuantizeLinear quantizes activations per tensor, so batched rows would change "
-                "each other's logits (re-quantize row-independently, or set batching to force)")
+                "each other's logits (re-quantize with the quantize stage's --activations per-row, or set batching to force)")
     return None
 
 
