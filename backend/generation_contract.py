@@ -50,17 +50,41 @@ class Bound:
 # Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.
 # top_k's maximum is the served model's vocabulary size: bounds() fills it in.
 NUMBERS: dict[str, Bound] = {
-    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most. The prompt keeps "
-                            "room for them up to half the model's context; a completion that reaches the "
-                            "end of the context stops there, with finish_reason length."),
-    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding (and a "
-                         "temperature close to 0 gives the same tokens)."),
-    "top_p": Bound(False, 0, 1, 0.95, "Nucleus sampling: keep the smallest set of tokens whose "
-                   "probability adds up to top_p.", exclusive_minimum=True),
-    "top_k": Bound(True, 0, None, 0, "Keep only the k most likely tokens; 0 turns it off. At most "
-                   "the served model's vocabulary size (GET /health: vocab_size)."),
-    "repetition_penalty": Bound(False, 1, 2, 1.0, "Divide the logits of tokens already in the "
-                                "text by this (CTRL's penalty); 1 turns it off."),
+    "max_new_tokens": Bound(
+        True,
+        1,
+        512,
+        40,
+        "How many tokens to generate at most. The prompt keeps "
+        "room for them up to half the model's context; a completion that reaches the "
+        "end of the context stops there, with finish_reason length.",
+    ),
+    "temperature": Bound(
+        False,
+        0,
+        2,
+        0.8,
+        "Sampling temperature; 0 means greedy decoding (and a temperature close to 0 gives the same tokens).",
+    ),
+    "top_p": Bound(
+        False,
+        0,
+        1,
+        0.95,
+        "Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.",
+        exclusive_minimum=True,
+    ),
+    "top_k": Bound(
+        True,
+        0,
+        None,
+        0,
+        "Keep only the k most likely tokens; 0 turns it off. At most "
+        "the served model's vocabulary size (GET /health: vocab_size).",
+    ),
+    "repetition_penalty": Bound(
+        False, 1, 2, 1.0, "Divide the logits of tokens already in the text by this (CTRL's penalty); 1 turns it off."
+    ),
     "n": Bound(True, 1, 4, 1, "How many completions to generate for the one prompt."),
 }
 

@@ -39,8 +39,10 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 LIMITS = {"clients": (1, 64), "duration": (1, 120), "max_new_tokens": (1, 64), "slow_clients": (0, 1024)}
 SLOW_HEAD = b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-SLOW_REQUESTS = (SLOW_HEAD + b"X-Still-Typing: yes\r\n",  # the head never ends
-                 SLOW_HEAD + b"Content-Length: 100\r\n\r\n{\"text\": ")  # 10 of 100 body bytes
+SLOW_REQUESTS = (
+    SLOW_HEAD + b"X-Still-Typing: yes\r\n",  # the head never ends
+    SLOW_HEAD + b'Content-Length: 100\r\n\r\n{"text": ',
+)  # 10 of 100 body bytes
 PROMPTS = (
     "We propose a method to",
     "In this paper, we study",
@@ -119,13 +121,20 @@ def read_stream(response: http.client.HTTPResponse, start: float) -> tuple[dict,
     return done, first_ms
 
 
-def client_loop(host: str, port: int, index: int, deadline: float, max_new_tokens: int, tally: Tally,
-                stream: bool = False) -> None:
+def client_loop(
+    host: str, port: int, index: int, deadline: float, max_new_tokens: int, tally: Tally, stream: bool = False
+) -> None:
     connection = http.client.HTTPConnection(host, port, timeout=60)
     path = "/generate/stream" if stream else "/generate"
     sent = 0
     while time.monotonic() < deadline:
-        body = json.dumps({"text": PROMPTS[(index + sent) % len(PROMPTS)], "max_new_tokens": max_new_tokens, "seed": index * 100003 + sent})
+        body = json.dumps(
+            {
+                "text": PROMPTS[(index + sent) % len(PROMPTS)],
+                "max_new_tokens": max_new_tokens,
+                "seed": index * 100003 + sent,
+            }
+        )
         sent += 1
         start = time.perf_counter()
         try:
@@ -221,16 +230,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, workers: int, log_path: Path, ready_timeout: float = 180.0,
-                 settings: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+def start_server(
+    model_dir: Path, workers: int, log_path: Path, ready_timeout: float = 180.0, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, int]:
     """The Procfile's gunicorn on a free loopback port, returned once /health says ok;
     `settings` are further environment variables (AUTOCOMPLETE_BATCHING=off, ...)."""
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir), "AUTOCOMPLETE_WORKERS": str(workers),
-           **(settings or {})}
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
+        "AUTOCOMPLETE_WORKERS": str(workers),
+        **(settings or {}),
+    }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = log_path.open("w")
-    server = subprocess.Popen([str(gunicorn), "-c", "backend/gunicorn.conf.py", "backend:create_app()"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(gunicorn), "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -256,8 +278,16 @@ def stop_server(server: subprocess.Popen) -> int:
         return server.wait()
 
 
-def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens: int, server: subprocess.Popen | None = None,
-             slow_clients: int = 0, stream: bool = False) -> dict:
+def run_load(
+    host: str,
+    port: int,
+    clients: int,
+    duration: float,
+    max_new_tokens: int,
+    server: subprocess.Popen | None = None,
+    slow_clients: int = 0,
+    stream: bool = False,
+) -> dict:
     tally, stop = Tally(slow_clients=slow_clients), threading.Event()
     slow = open_slow_clients(host, port, slow_clients)
     slow_watcher = threading.Thread(target=watch_slow_clients, args=(slow, time.monotonic(), stop, tally), daemon=True)
@@ -266,7 +296,10 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
     watcher.start()
     started = time.monotonic()
     deadline = started + duration
-    threads = [threading.Thread(target=client_loop, args=(host, port, i, deadline, max_new_tokens, tally, stream), daemon=True) for i in range(clients)]
+    threads = [
+        threading.Thread(target=client_loop, args=(host, port, i, deadline, max_new_tokens, tally, stream), daemon=True)
+        for i in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -277,14 +310,23 @@ def run_load(host: str, port: int, clients: int, duration: float, max_new_tokens
     slow_watcher.join(timeout=10)
     for sock in slow:
         sock.close()
-    report = {f.name: getattr(tally, f.name) for f in fields(tally)
-              if f.name not in ("latencies_ms", "first_token_ms", "lock", "slow_dropped_after_s")}
+    report = {
+        f.name: getattr(tally, f.name)
+        for f in fields(tally)
+        if f.name not in ("latencies_ms", "first_token_ms", "lock", "slow_dropped_after_s")
+    }
     dropped = tally.slow_dropped_after_s
     report["slow_dropped_after_s"] = {"min": round(min(dropped), 1), "max": round(max(dropped), 1)} if dropped else None
     report.update(
-        clients=clients, duration_s=round(elapsed, 1), max_new_tokens=max_new_tokens,
-        requests_per_s=round(tally.served / elapsed, 2), tokens_per_s=round(tally.completion_tokens / elapsed, 1),
-        latency_ms={f"p{q}": (round(v, 1) if (v := percentile(tally.latencies_ms, q)) is not None else None) for q in (50, 90, 99)},
+        clients=clients,
+        duration_s=round(elapsed, 1),
+        max_new_tokens=max_new_tokens,
+        requests_per_s=round(tally.served / elapsed, 2),
+        tokens_per_s=round(tally.completion_tokens / elapsed, 1),
+        latency_ms={
+            f"p{q}": (round(v, 1) if (v := percentile(tally.latencies_ms, q)) is not None else None)
+            for q in (50, 90, 99)
+        },
         server_alive=server.poll() is None if server else None,
     )
     report["latency_ms"]["max"] = round(max(tally.latencies_ms), 1) if tally.latencies_ms else None
@@ -305,12 +347,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000")
-    target.add_argument("--model-dir", type=Path, default=REPO / "models/arxiv-gpt2-6x512-bpe16k", help="model to serve when starting gunicorn here (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers when starting it here (default: %(default)s)")
+    target.add_argument(
+        "--model-dir",
+        type=Path,
+        default=REPO / "models/arxiv-gpt2-6x512-bpe16k",
+        help="model to serve when starting gunicorn here (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers when starting it here (default: %(default)s)"
+    )
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients, 1-64 (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load, 1-120 (default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=8, help="tokens per request, 1-64 (default: %(default)s)")
-    parser.add_argument("--slow-clients", type=int, default=0, help="connections holding half a request, 0-1024 (default: %(default)s)")
+    parser.add_argument(
+        "--slow-clients", type=int, default=0, help="connections holding half a request, 0-1024 (default: %(default)s)"
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     server = None
@@ -325,7 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             host = "127.0.0.1"
             log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load-gunicorn-{os.getpid()}.log"
             server, port = start_server(args.model_dir, args.workers, log_path)
-            print(f"load: gunicorn ({args.workers} worker(s), {args.model_dir}) on 127.0.0.1:{port}, log {log_path}", file=sys.stderr)
+            print(
+                f"load: gunicorn ({args.workers} worker(s), {args.model_dir}) on 127.0.0.1:{port}, log {log_path}",
+                file=sys.stderr,
+            )
         report = run_load(host, port, args.clients, args.duration, args.max_new_tokens, server, args.slow_clients)
     except LoadError as error:
         print(f"load: {error}", file=sys.stderr)

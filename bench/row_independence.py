@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="decode steps (default: %(default)s)")
     args = parser.parse_args(argv)
     worst, differ, compared = compare(args.model, args.steps)
-    print(f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; greedy choices that differ {differ} of {compared}")
+    print(
+        f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; greedy choices that differ {differ} of {compared}"
+    )
     return 0
 
 

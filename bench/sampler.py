@@ -41,13 +41,20 @@ def sampler_rows(model_logits: np.ndarray) -> list[tuple[str, float, float]]:
     rng.shuffle(zipf)
     seen = np.arange(100)
     rows = []
-    for name, logits in [("Zipf-shaped (like a trained LM)", zipf * 1.5), ("bench model's (random weights: flat)", model_logits)]:
+    for name, logits in [
+        ("Zipf-shaped (like a trained LM)", zipf * 1.5),
+        ("bench model's (random weights: flat)", model_logits),
+    ]:
 
         def ours():
-            token = sample_token(logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0)
+            token = sample_token(
+                logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0
+            )
             return log_softmax_at(logits, token)  # the engine reports a logprob with every token
 
-        rows.append((name, time_per_call(ours), time_per_call(lambda: full_sort_sampler(logits, rng, 0.8, 0.95), calls=20)))
+        rows.append(
+            (name, time_per_call(ours), time_per_call(lambda: full_sort_sampler(logits, rng, 0.8, 0.95), calls=20))
+        )
     return rows
 
 

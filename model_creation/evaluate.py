@@ -26,7 +26,14 @@ from backend.generation_contract import default as contract_default
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import Perplexity, document_ids, gpt2_token_count, perplexity, torch_logits_fn
-from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, read_metrics, require_finished, write_metrics
+from model_creation.stage_dir import (
+    StageError,
+    copy_stage_files,
+    prepare_output_dir,
+    read_metrics,
+    require_finished,
+    write_metrics,
+)
 from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer
 from model_creation.training.loss_curve import read_log, training_stretches
 
@@ -112,7 +119,8 @@ def run(config: Config) -> Path:
     }
     start = time.perf_counter()
     scored: dict[str, Perplexity] = {
-        name: perplexity(fn, tqdm(documents, desc=f"ppl {name}"), context, gpt2_counts) for name, fn in logits_fns.items()
+        name: perplexity(fn, tqdm(documents, desc=f"ppl {name}"), context, gpt2_counts)
+        for name, fn in logits_fns.items()
     }
     perplexity_seconds = time.perf_counter() - start
 
@@ -120,10 +128,20 @@ def run(config: Config) -> Path:
     # Sample completions come from the serving engine itself: what the model card shows is what users get.
     engine = Engine.load(quantize_dir, intra_op_threads=1)
     greedy = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=0)
-    sampled = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=config.sample_temperature,
-                               top_p=config.sample_top_p, seed=config.sample_seed)
-    samples = [{"prompt": prompt, "greedy": engine.generate(prompt, greedy).completions[0].text,
-                "sampled": engine.generate(prompt, sampled).completions[0].text} for prompt in config.sample_prompts]
+    sampled = GenerationParams(
+        max_new_tokens=config.sample_new_tokens,
+        temperature=config.sample_temperature,
+        top_p=config.sample_top_p,
+        seed=config.sample_seed,
+    )
+    samples = [
+        {
+            "prompt": prompt,
+            "greedy": engine.generate(prompt, greedy).completions[0].text,
+            "sampled": engine.generate(prompt, sampled).completions[0].text,
+        }
+        for prompt in config.sample_prompts
+    ]
 
     result = {
         "split": config.split,
@@ -149,10 +167,18 @@ def run(config: Config) -> Path:
             "onnx_int8": int8_path.stat().st_size,
         },
         "quantization_variant": read_metrics(quantize_dir).get("chosen"),
-        "sampling": {"temperature": config.sample_temperature, "top_p": config.sample_top_p, "seed": config.sample_seed},
+        "sampling": {
+            "temperature": config.sample_temperature,
+            "top_p": config.sample_top_p,
+            "seed": config.sample_seed,
+        },
         "samples": samples,
-        "dirs": {"quantize": str(quantize_dir.resolve()), "export": str(export_dir.resolve()),
-                 "train": str(train_dir.resolve()), "dataset": str(dataset_dir.resolve())},
+        "dirs": {
+            "quantize": str(quantize_dir.resolve()),
+            "export": str(export_dir.resolve()),
+            "train": str(train_dir.resolve()),
+            "dataset": str(dataset_dir.resolve()),
+        },
     }
 
     copy_stage_files(quantize_dir, out)
@@ -163,10 +189,24 @@ def run(config: Config) -> Path:
     dataset_metrics = read_metrics(dataset_dir)
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.md").write_text(render_report(result))
-    stretches = training_stretches(read_log(train_dir / "log.jsonl"), train_metrics.get("tokens_seen", 0),
-                                   train_metrics.get("wall_seconds", 0.0)) if (train_dir / "log.jsonl").exists() else []
-    card = render_model_card(result, train_metrics, dataset_metrics, has_curve, notes=config.notes,
-                             name=out.resolve().name, stretches=stretches)
+    stretches = (
+        training_stretches(
+            read_log(train_dir / "log.jsonl"),
+            train_metrics.get("tokens_seen", 0),
+            train_metrics.get("wall_seconds", 0.0),
+        )
+        if (train_dir / "log.jsonl").exists()
+        else []
+    )
+    card = render_model_card(
+        result,
+        train_metrics,
+        dataset_metrics,
+        has_curve,
+        notes=config.notes,
+        name=out.resolve().name,
+        stretches=stretches,
+    )
     (out / "README.md").write_text(card)
     write_metrics(
         out,

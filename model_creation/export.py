@@ -93,8 +93,9 @@ def check_parity(hf_dir: Path, onnx_path: Path, prompts: list[str], new_tokens: 
             reference = model(input_ids).logits[0].numpy()  # [seq, vocab]
             # A plain greedy config: the model's own generation_config samples.
             greedy = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=eos)
-            expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
-                                      generation_config=greedy)[0, len(ids) :].tolist()
+            expected = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), generation_config=greedy)[
+                0, len(ids) :
+            ].tolist()
         got = decoder.greedy(ids, new_tokens)[: len(expected)]  # generate stops early at <|endoftext|>
         cases.append(
             {

@@ -145,7 +145,9 @@ def run(config: Config) -> Path:
                     if not source.exists():
                         write_optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
-                entry["weights_made_signed"] = _quantize(source, target, name.endswith("per-channel"), config.weight_type)
+                entry["weights_made_signed"] = _quantize(
+                    source, target, name.endswith("per-channel"), config.weight_type
+                )
                 scored, _ = _score(target, documents, reference)
                 entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
                 entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1

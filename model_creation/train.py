@@ -33,7 +33,14 @@ from backend.generation_contract import default as contract_default
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
 from model_creation.tokenizer import ASSETS_DIR, END_OF_TEXT_ID, end_of_text_id, load_tokenizer, save_tokenizer
 from model_creation.training.checkpoint import (
-    CHECKPOINT_FILE, LOG_FILE, copy_log, load_checkpoint, restore_rng, rng_state, save_checkpoint, truncate_log,
+    CHECKPOINT_FILE,
+    LOG_FILE,
+    copy_log,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    truncate_log,
 )
 from model_creation.training.config import PRESETS, Config
 from model_creation.training.data import gpt2_tokens_per_model_token, load_split, sample_batch
@@ -160,7 +167,9 @@ def run(config: Config) -> Path:
     generator = torch.Generator().manual_seed(config.seed)
     train_blocks, val_blocks = load_split(dataset_dir, "train"), load_split(dataset_dir, "validation")
     if train_blocks.shape[1] < config.block_size:
-        raise StageError(f"block_size must be <= the dataset's block length {train_blocks.shape[1]}, got {config.block_size}")
+        raise StageError(
+            f"block_size must be <= the dataset's block length {train_blocks.shape[1]}, got {config.block_size}"
+        )
     tokenizer = load_tokenizer(dataset_dir / "tokenizer")
     if config.init == "pretrained" and len(tokenizer) != 50257:
         raise StageError("init='pretrained' needs a dataset made with GPT-2's tokenizer (tokenizer='gpt2')")
@@ -185,24 +194,55 @@ def run(config: Config) -> Path:
     loss_fn = torch.compile(lm_loss) if config.compile else lm_loss
 
     def checkpoint() -> None:
-        save_checkpoint(out, {
-            "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers], "step": step,
-            "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start, "rng": rng_state(generator),
-            "decay_end": decay_end, "scaler": scaler.state_dict(), "config": dataclasses.asdict(config),
-        })
+        save_checkpoint(
+            out,
+            {
+                "model": model.state_dict(),
+                "optimizers": [o.state_dict() for o in optimizers],
+                "step": step,
+                "tokens": tokens,
+                "elapsed": elapsed_before + time.perf_counter() - start,
+                "rng": rng_state(generator),
+                "decay_end": decay_end,
+                "scaler": scaler.state_dict(),
+                "config": dataclasses.asdict(config),
+            },
+        )
 
     gpt2_ratio = gpt2_tokens_per_model_token(dataset_dir, "validation", tokenizer)
 
     def log_validation(log) -> float:
         loss = validation_loss(loss_fn, model, val_blocks, config, device, hardware.autocast)
-        log.write(json.dumps({"step": step, "tokens": tokens, "val_loss": loss, "val_ppl": math.exp(loss),
-                              "val_ppl_per_gpt2_token": math.exp(loss / gpt2_ratio)}) + "\n")
+        log.write(
+            json.dumps(
+                {
+                    "step": step,
+                    "tokens": tokens,
+                    "val_loss": loss,
+                    "val_ppl": math.exp(loss),
+                    "val_ppl_per_gpt2_token": math.exp(loss / gpt2_ratio),
+                }
+            )
+            + "\n"
+        )
         return loss
 
     log = (out / LOG_FILE).open("a")
-    log.write(json.dumps({"step": step, "tokens": tokens, "elapsed": elapsed_before, "event": "start",
-                          "time": time.time(), "precision": hardware.precision, "compile": config.compile,
-                          "decay_end": decay_end}) + "\n")
+    log.write(
+        json.dumps(
+            {
+                "step": step,
+                "tokens": tokens,
+                "elapsed": elapsed_before,
+                "event": "start",
+                "time": time.time(),
+                "precision": hardware.precision,
+                "compile": config.compile,
+                "decay_end": decay_end,
+            }
+        )
+        + "\n"
+    )
     tokens_per_step = config.batch_size * config.block_size * config.grad_accum
     start, stop_reason, train_loss, val_loss = time.perf_counter(), "max_steps", float("nan"), None
     first_step = step
@@ -233,8 +273,10 @@ def run(config: Config) -> Path:
             bar.set_postfix(loss=f"{train_loss:.3f}", lr=f"{lr:.2e}")
             if step % config.log_interval == 0:
                 elapsed = elapsed_before + time.perf_counter() - start
-                log.write(json.dumps({"step": step, "train_loss": train_loss, "lr": lr, "tokens": tokens,
-                                      "elapsed": elapsed}) + "\n")
+                log.write(
+                    json.dumps({"step": step, "train_loss": train_loss, "lr": lr, "tokens": tokens, "elapsed": elapsed})
+                    + "\n"
+                )
             if step % config.eval_interval == 0:
                 val_loss = log_validation(log)
             log.flush()
@@ -252,27 +294,30 @@ def run(config: Config) -> Path:
         checkpoint()
     _save_model_dir(model, out, dataset_dir / "tokenizer", end_of_text_id(tokenizer))
     plot_loss_curve(out / LOG_FILE, out / "loss_curve.png")
-    write_metrics(out, {
-        "stage": "train",
-        "input_dir": str(dataset_dir.resolve()),
-        "config": dataclasses.asdict(config),
-        "decay_from": str(Path(config.decay_from).resolve()) if config.decay_from else None,
-        "decay_end": decay_end,
-        "steps": step,
-        "stop_reason": stop_reason,
-        "tokens_seen": tokens,
-        "tokens_per_second": tokens_per_step * (step - first_step) / loop_seconds if loop_seconds else None,
-        "wall_seconds": elapsed_before + time.perf_counter() - start,
-        "final_train_loss": train_loss,
-        "final_train_ppl": math.exp(train_loss) if math.isfinite(train_loss) else None,
-        "final_val_loss": val_loss,
-        "final_val_ppl": math.exp(val_loss),
-        "final_val_ppl_per_gpt2_token": math.exp(val_loss / gpt2_ratio),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer),
-        "device": device,
-        "precision": hardware.precision,
-    })
+    write_metrics(
+        out,
+        {
+            "stage": "train",
+            "input_dir": str(dataset_dir.resolve()),
+            "config": dataclasses.asdict(config),
+            "decay_from": str(Path(config.decay_from).resolve()) if config.decay_from else None,
+            "decay_end": decay_end,
+            "steps": step,
+            "stop_reason": stop_reason,
+            "tokens_seen": tokens,
+            "tokens_per_second": tokens_per_step * (step - first_step) / loop_seconds if loop_seconds else None,
+            "wall_seconds": elapsed_before + time.perf_counter() - start,
+            "final_train_loss": train_loss,
+            "final_train_ppl": math.exp(train_loss) if math.isfinite(train_loss) else None,
+            "final_val_loss": val_loss,
+            "final_val_ppl": math.exp(val_loss),
+            "final_val_ppl_per_gpt2_token": math.exp(val_loss / gpt2_ratio),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "vocab_size": len(tokenizer),
+            "device": device,
+            "precision": hardware.precision,
+        },
+    )
     return out
 
 
@@ -292,8 +337,12 @@ def generation_config(end_of_text: int):
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        bos_token_id=end_of_text, eos_token_id=end_of_text, pad_token_id=end_of_text, do_sample=True,
-        temperature=contract_default("temperature"), top_p=contract_default("top_p"),
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+        pad_token_id=end_of_text,
+        do_sample=True,
+        temperature=contract_default("temperature"),
+        top_p=contract_default("top_p"),
         max_new_tokens=int(contract_default("max_new_tokens")),
     )
 

@@ -71,8 +71,15 @@ def make_app(tiny_engine, tmp_path):
     from backend import create_app
 
     def make(**overrides):
-        config = {"TESTING": True, "ENGINE": tiny_engine, "FRONTEND_DIR": str(tmp_path / "no-frontend"),
-                  "CORS_ORIGINS": [], "GENERATION_SLOTS": 1, "QUEUE_SIZE": 0, "QUEUE_TIMEOUT_SECONDS": 5.0}
+        config = {
+            "TESTING": True,
+            "ENGINE": tiny_engine,
+            "FRONTEND_DIR": str(tmp_path / "no-frontend"),
+            "CORS_ORIGINS": [],
+            "GENERATION_SLOTS": 1,
+            "QUEUE_SIZE": 0,
+            "QUEUE_TIMEOUT_SECONDS": 5.0,
+        }
         config.update(overrides)
         return create_app(config)
 

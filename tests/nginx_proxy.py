@@ -34,8 +34,12 @@ def nginx_in_front_of(upstream_port: int, tmp_path: Path) -> tuple[subprocess.Po
         f"    location / {{ proxy_pass http://127.0.0.1:{upstream_port}; proxy_http_version 1.1; }}\n"
         f"    include {conf}/elasticbeanstalk/*.conf; }}\n}}\n"
     )
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off; master_process off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off; master_process off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -41,8 +41,17 @@ def served(fp32_engine, tmp_path, monkeypatch):
     """(port, app, gate): the batching fp32 engine behind werkzeug's threaded server."""
     gate = GatedSession(fp32_engine.session.session)
     monkeypatch.setattr(fp32_engine.session, "session", gate)
-    app = create_app({"TESTING": True, "ENGINE": fp32_engine, "FRONTEND_DIR": str(tmp_path / "none"), "CORS_ORIGINS": [],
-                      "GENERATION_SLOTS": len(BODIES), "QUEUE_SIZE": 1, "QUEUE_TIMEOUT_SECONDS": WAIT})
+    app = create_app(
+        {
+            "TESTING": True,
+            "ENGINE": fp32_engine,
+            "FRONTEND_DIR": str(tmp_path / "none"),
+            "CORS_ORIGINS": [],
+            "GENERATION_SLOTS": len(BODIES),
+            "QUEUE_SIZE": 1,
+            "QUEUE_TIMEOUT_SECONDS": WAIT,
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.port, app, gate
@@ -72,9 +81,15 @@ def assert_same_result(batched: dict, alone: dict) -> None:
     assert {key: batched[key] for key in others} == {key: alone[key] for key in others}
     assert batched.keys() == alone.keys()
     assert batched["completions"] == [
-        {**completion, "tokens": [{**token, "logprob": pytest.approx(token["logprob"], abs=1e-4)}
-                                  for token in completion.get("tokens", [])]}
-        if "tokens" in completion else completion
+        {
+            **completion,
+            "tokens": [
+                {**token, "logprob": pytest.approx(token["logprob"], abs=1e-4)}
+                for token in completion.get("tokens", [])
+            ],
+        }
+        if "tokens" in completion
+        else completion
         for completion in alone["completions"]
     ]
 
@@ -92,7 +107,9 @@ def send_concurrently(port: int, requests: list[tuple[str, dict]]) -> tuple[list
     def send(index: int, path: str, body: dict) -> None:
         outcomes[index] = post(port, path, body)
 
-    threads = [threading.Thread(target=send, args=(i, path, body), daemon=True) for i, (path, body) in enumerate(requests)]
+    threads = [
+        threading.Thread(target=send, args=(i, path, body), daemon=True) for i, (path, body) in enumerate(requests)
+    ]
     for thread in threads:
         thread.start()
     return threads, outcomes

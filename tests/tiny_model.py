@@ -58,7 +58,9 @@ def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0) -
     with tempfile.TemporaryDirectory(prefix="tiny-model-") as work:
         hf_dir = build_tiny_hf_dir(Path(work) / "hf", seed)
         export_dir = dest if not quantized else Path(work) / "export"
-        export.run(export.Config(input_dir=str(hf_dir), output_dir=str(export_dir), overwrite=True, parity_new_tokens=4))
+        export.run(
+            export.Config(input_dir=str(hf_dir), output_dir=str(export_dir), overwrite=True, parity_new_tokens=4)
+        )
         if quantized:
             quantize.run(
                 quantize.Config(

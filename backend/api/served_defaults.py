@@ -54,8 +54,12 @@ def read_generation_defaults(model_dir: Path, vocab_size: int) -> dict[str, int 
             continue
         value, bound = config[name], limits[name]
         kind = "an integer" if bound.integer else "a number"
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or (bound.integer and not float(value).is_integer())):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or (bound.integer and not float(value).is_integer())
+        ):
             raise GenerationDefaultsError(f"{FILE}: {name} must be {kind}, got {value!r}")
         if not bound.allows(value):
             raise GenerationDefaultsError(f"{FILE}: {bound.describe(name)}, got {value}")

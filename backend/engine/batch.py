@@ -181,8 +181,11 @@ class BatchScheduler:
 
     def _leave(self) -> None:
         """Finished rows and every row of a cancelled request leave; finished requests get their result."""
-        kept = [row for row, (request, index) in enumerate(self._rows)
-                if not request.cancelled.is_set() and request.prepared.states[index].finish_reason is None]
+        kept = [
+            row
+            for row, (request, index) in enumerate(self._rows)
+            if not request.cancelled.is_set() and request.prepared.states[index].finish_reason is None
+        ]
         staying = {id(self._rows[row][0]) for row in kept}
         for request in self._batched_requests():
             if id(request) not in staying:
