@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 

@@ -16,8 +16,8 @@ This module is plain data with no Flask or engine import, so every layer can dep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 
 def fmt(number: float) -> str:

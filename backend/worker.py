@@ -33,7 +33,7 @@ from http import HTTPStatus
 from flask import Flask
 from gunicorn.http import errors as http_errors
 from gunicorn.http import wsgi
-from gunicorn.workers.gthread import ThreadWorker, TConn
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from backend.api.errors import ApiError, error_document
 from backend.api.security import SECURITY_HEADERS

@@ -39,7 +39,8 @@ def measure(
             report = run_load("127.0.0.1", port, count, duration, max_new_tokens, server, stream=True)
             rows.append({"mode": mode, **report})
             print(
-                f"batching {mode}, {count} clients: {report['tokens_per_s']} tokens/s, p50 {report['latency_ms']['p50']} ms, "
+                f"batching {mode}, {count} clients: {report['tokens_per_s']} tokens/s, "
+                f"p50 {report['latency_ms']['p50']} ms, "
                 f"429 x {report['rejected_429']}, errors {report['errors']}",
                 file=sys.stderr,
             )
@@ -52,7 +53,8 @@ def table(rows: list[dict]) -> str:
     baseline = {r["clients"]: r["tokens_per_s"] for r in rows if r["mode"] == "off"}
     lone = {r["mode"]: r["latency_ms"]["p50"] for r in rows if r["clients"] == 1}
     lines = [
-        "| batching | clients | tokens/s | x off | requests/s | p50 ms | x lone p50 | p90 ms | p99 ms | first token p50 ms | 429s | /health max ms |",
+        "| batching | clients | tokens/s | x off | requests/s | p50 ms | x lone p50 | p90 ms | p99 ms "
+        "| first token p50 ms | 429s | /health max ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

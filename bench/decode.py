@@ -302,7 +302,8 @@ def print_decode(cells: dict, memory: dict, weights: dict, floor: dict[str, floa
         print(
             f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['best_per_token_ms']:.2f} | {cell['per_token_ms']:.2f} "
             f"| {cell['tokens_per_s']:.0f} | {cell['best_per_token_ms'] / d['best_per_token_ms']:.2f}x "
-            f"| {cell['per_token_ms'] / d['per_token_ms']:.2f}x | {weights[label] / 1e6:.0f} | {bound['memory_ms']:.2f} "
+            f"| {cell['per_token_ms'] / d['per_token_ms']:.2f}x | {weights[label] / 1e6:.0f} "
+            f"| {bound['memory_ms']:.2f} "
             f"| {bound['arithmetic_ms']:.2f} | {fraction:.2f} | {memory[label]:.0f} |"
         )
 

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     worst, differ, compared = compare(args.model, args.steps)
     print(
-        f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; greedy choices that differ {differ} of {compared}"
+        f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; "
+        f"greedy choices that differ {differ} of {compared}"
     )
     return 0
 

@@ -106,10 +106,12 @@ def main(argv=None) -> None:
             runs[name].append(json.loads(child.stdout.strip().splitlines()[-1]))
     print(
         f"shape: {args.n_layer} layers x {args.n_embd} wide, {args.n_head} heads, vocabulary {args.vocab}, "
-        f"batch {args.batch} x {args.context} tokens; {args.steps} timed steps after {args.warmup}, {args.repeats} rounds"
+        f"batch {args.batch} x {args.context} tokens; {args.steps} timed steps after {args.warmup}, "
+        f"{args.repeats} rounds"
     )
     print(
-        f"{'approach':<14} {'best tok/s':>11} {'median tok/s':>13} {'x fp32 (best)':>14} {'peak RSS MB':>12} {'warmup s':>9}"
+        f"{'approach':<14} {'best tok/s':>11} {'median tok/s':>13} {'x fp32 (best)':>14} "
+        f"{'peak RSS MB':>12} {'warmup s':>9}"
     )
     base = max(r["tokens_per_second"] for r in runs["fp32"])
     for name, results in runs.items():

@@ -19,10 +19,10 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -173,7 +173,7 @@ def deploy(request: DeployRequest, *, sleep: Callable[[float], None] = time.slee
         )
     solution_stack = request.solution_stack or (_pick_solution_stack(eb) if existing is None else None)
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     label = (request.version_label or f"{bundle.stem}-{stamp}")[:MAX_LABEL]
     bucket = request.bucket or _default_bucket(session, s3, region)
     key = f"{request.application}/{label}.zip"
@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         deploy(request)
     except NoCredentialsError:
         print(
-            "eb_deploy: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run `aws configure`",
+            "eb_deploy: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "or run `aws configure`",
             file=sys.stderr,
         )
         return 2

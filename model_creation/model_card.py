@@ -57,7 +57,8 @@ def render_report(result: dict) -> str:
         f"`{result['split']}` split; each document alone as `<|endoftext|> title\\n abstract <|endoftext|>`, "
         f"with a sliding window (stride {result['context_length'] // 2}) over those longer than the "
         f"{result['context_length']}-token context. Per GPT-2 token: the same summed loss divided by "
-        f"each text's GPT-2 token count + 1 ({_num(result.get('gpt2_tokens'))} in all), comparable across tokenizers.\n\n"
+        f"each text's GPT-2 token count + 1 ({_num(result.get('gpt2_tokens'))} in all), "
+        "comparable across tokenizers.\n\n"
         f"{metrics_table(result)}\n\n"
         f"int8 vs fp32 perplexity change: {100 * result['int8_perplexity_increase']:+.2f}%. "
         f"Quantization variant kept: `{result['quantization_variant']}`.\n"
@@ -119,18 +120,21 @@ def render_model_card(
     hours = (train.get("wall_seconds") or 0) / 3600
     recipe = [
         f"- Architecture: GPT-2: {config.get('n_layer')} layers, {config.get('n_embd')} wide, "
-        f"{config.get('n_head')} heads, {config.get('n_positions')}-token context; vocabulary: {_vocabulary(result, dataset)}; "
+        f"{config.get('n_head')} heads, {config.get('n_positions')}-token context; "
+        f"vocabulary: {_vocabulary(result, dataset)}; "
         f"{_num(train.get('parameters'))} parameters.",
         f"- Initialisation: {config.get('init')}"
         + (f" from `{config.get('base')}`" if config.get("init") == "pretrained" else "")
         + ".",
         _optimiser(config),
-        f"- Batch: {config.get('batch_size')} x {config.get('block_size')} tokens x {config.get('grad_accum')} accumulation steps.",
+        f"- Batch: {config.get('batch_size')} x {config.get('block_size')} tokens "
+        f"x {config.get('grad_accum')} accumulation steps.",
         f"- Run: {_num(train.get('steps'))} steps, {_num(train.get('tokens_seen'))} tokens, "
-        f"{hours:.2f} hours on {train.get('device')} ({train.get('precision')}); last stretch stopped by {train.get('stop_reason')}."
-        + _stretches(stretches or []),
+        f"{hours:.2f} hours on {train.get('device')} ({train.get('precision')}); "
+        f"last stretch stopped by {train.get('stop_reason')}." + _stretches(stretches or []),
         f"- Final validation loss {_num(train.get('final_val_loss'), 3)} nats per model token "
-        f"(perplexity {_num(train.get('final_val_ppl'))}; per GPT-2 token {_num(train.get('final_val_ppl_per_gpt2_token'))}).",
+        f"(perplexity {_num(train.get('final_val_ppl'))}; "
+        f"per GPT-2 token {_num(train.get('final_val_ppl_per_gpt2_token'))}).",
     ]
     data_lines = ["arXiv abstracts of machine-learning papers (title, newline, abstract per document)."]
     if dataset:

@@ -19,7 +19,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import arxiv
@@ -119,7 +119,7 @@ def validate(config: Config) -> None:
 
 
 def _end_day(config: Config) -> date:
-    return _parse_day(config.end_date, "end_date") if config.end_date else datetime.now(timezone.utc).date()
+    return _parse_day(config.end_date, "end_date") if config.end_date else datetime.now(UTC).date()
 
 
 def date_windows(start: date, end: date, days: int) -> list[tuple[date, date]]:
@@ -145,7 +145,7 @@ def planned_searches(config: Config) -> list[tuple[arxiv.Search, bool]]:
         # An open-ended query keeps growing, so it is always fetched again (known ids are skipped).
         search = arxiv.Search(query=config.query or "", id_list=config.id_list, max_results=config.max_results, **sort)
         return [(search, False)]
-    settled_before = datetime.now(timezone.utc).date() - timedelta(days=ANNOUNCEMENT_LAG_DAYS)
+    settled_before = datetime.now(UTC).date() - timedelta(days=ANNOUNCEMENT_LAG_DAYS)
     return [
         (
             arxiv.Search(query=window_query(config.categories, first, last), max_results=config.max_results, **sort),

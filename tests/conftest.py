@@ -9,7 +9,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-
 # --- tiny model (tests/tiny_model.py): built once per session, a few seconds each ---
 
 

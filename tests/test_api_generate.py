@@ -90,7 +90,7 @@ def test_stream_and_generate_agree(client):
     with client.post("/generate/stream", json=body) as response:
         events = parse_sse(response.get_data(as_text=True))
     texts = ["", ""]
-    for name, data in events[:-1]:
+    for _, data in events[:-1]:
         texts[data["index"]] += data["text"]
     assert texts == [c["text"] for c in whole["completions"]]  # no stop strings: tokens add up to the text
     assert events[-1][1]["completions"] == whole["completions"]

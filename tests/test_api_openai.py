@@ -92,7 +92,7 @@ def test_logprobs_object(client, tiny_engine, model_id):
     assert logprobs["token_logprobs"] == [t.logprob for t in expected.completions[0].tokens]
     assert logprobs["top_logprobs"] is None
     full = PROMPT + got["choices"][0]["text"]
-    for token, offset in zip(logprobs["tokens"], logprobs["text_offset"]):
+    for token, offset in zip(logprobs["tokens"], logprobs["text_offset"], strict=True):
         assert full[offset : offset + len(token)] == token
 
 

@@ -8,7 +8,6 @@ runs one at a time, so who joins when is decided by the test, not by thread timi
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -60,7 +59,7 @@ def collect(stream) -> tuple[list[TokenEvent], GenerationResult]:
 def run_staggered(engine: Engine, gate: GatedSession, requests: list[tuple[str, GenerationParams]], joins: list[int]):
     """Submit request i after joins[i] more model runs; returns each request's (events, result)."""
     streams = []
-    for (text, params), runs_before in zip(requests, joins):
+    for (text, params), runs_before in zip(requests, joins, strict=True):
         gate.step(runs_before)
         streams.append(engine.stream(text, params))
     gate.open()
@@ -76,7 +75,7 @@ def same_output(result: GenerationResult, expected: GenerationResult) -> None:
     assert [(c.text, c.finish_reason) for c in result.completions] == [
         (c.text, c.finish_reason) for c in expected.completions
     ]
-    for got, want in zip(result.completions, expected.completions):
+    for got, want in zip(result.completions, expected.completions, strict=True):
         np.testing.assert_allclose([t.logprob for t in got.tokens], [t.logprob for t in want.tokens], atol=1e-4)
     assert (result.seed, result.prompt_tokens, result.truncated) == (
         expected.seed,
@@ -113,7 +112,7 @@ CASES = {
 def test_batched_equals_unbatched(batched, unbatched, gate, case, joins):
     requests = CASES[case]
     outputs = run_staggered(batched, gate, requests, joins)
-    for (text, params), (events, result) in zip(requests, outputs):
+    for (text, params), (events, result) in zip(requests, outputs, strict=True):
         same_output(result, unbatched.generate(text, params))
         for completion in result.completions:  # each stream carries its own tokens, in order
             assert [e for e in events if e.index == completion.tokens[0].index] == completion.tokens
@@ -128,7 +127,7 @@ def test_stop_strings_end_rows_while_others_go_on(batched, unbatched, gate):
         (PROMPTS[2], sampled(max_new_tokens=30, seed=4, n=2, stop=("zz", "\n\n"))),
     ]
     outputs = run_staggered(batched, gate, requests, [0, 2])
-    for (text, params), (_, result) in zip(requests, outputs):
+    for (text, params), (_, result) in zip(requests, outputs, strict=True):
         same_output(result, unbatched.generate(text, params))
     assert outputs[0][1].completions[0].finish_reason == "stop"
 
@@ -137,10 +136,10 @@ def test_greedy_batch_equals_transformers_generate(batched, gate):
     torch_model, tokenizer = build_tiny_torch_model(), load_gpt2_tokenizer()
     requests = [
         (text, GenerationParams(temperature=0.0, seed=0, max_new_tokens=new))
-        for text, new in zip(PROMPTS, (18, 10, 14))
+        for text, new in zip(PROMPTS, (18, 10, 14), strict=True)
     ]
     outputs = run_staggered(batched, gate, requests, [0, 4, 2])
-    for (text, params), (_, result) in zip(requests, outputs):
+    for (text, params), (_, result) in zip(requests, outputs, strict=True):
         prompt = [EOS, *tokenizer.encode(text)]
         with torch.no_grad():
             expected = torch_model.generate(
@@ -207,9 +206,9 @@ def test_padded_cache_layout(widths, lengths, kept):
         padded.join(cache)
     assert padded.width == max(widths) and padded.lengths.tolist() == lengths
     mask = padded.attention_mask()
-    for row, (cache, length) in enumerate(zip(caches, lengths)):
+    for row, (cache, length) in enumerate(zip(caches, lengths, strict=True)):
         assert mask[row].tolist() == [0] * (padded.width - length) + [1] * (length + 1)
-        for mine, theirs in zip(padded.tensors, cache.tensors):
+        for mine, theirs in zip(padded.tensors, cache.tensors, strict=True):
             np.testing.assert_array_equal(mine[row, :, padded.width - length :], theirs[0])
             assert not mine[row, :, : padded.width - length].any()
     padded.keep(kept)

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from backend import create_app
 from backend.engine import Engine
-from tests.sse import parse_sse
 from tests.gated_session import WAIT, GatedSession
+from tests.sse import parse_sse
 
 BODIES = [
     {"text": "We propose a method to", "max_new_tokens": 12, "seed": 1},

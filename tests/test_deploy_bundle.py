@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from deploy import eb_bundle
-from tests.nginx_proxy import nginx_in_front_of
 from tests.live_gunicorn import free_port, wait_until_healthy
+from tests.nginx_proxy import nginx_in_front_of
 from tests.sse import parse_sse
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import zipfile
 import boto3
 import pytest
 import requests
+from moto.core.responses import ActionResult
 from moto.elasticbeanstalk.exceptions import InvalidParameterValueError
 from moto.elasticbeanstalk.models import eb_backends
 from moto.elasticbeanstalk.responses import EBResponse
-from moto.core.responses import ActionResult
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
@@ -69,7 +69,7 @@ def eb_operations(aws_env, monkeypatch):
         try:
             return backend(response).applications[name]
         except KeyError:
-            raise InvalidParameterValueError(f"No Application named '{name}' found.")
+            raise InvalidParameterValueError(f"No Application named '{name}' found.") from None
 
     def require_version(app, label):
         if label not in getattr(app, "versions", {}):
@@ -295,9 +295,9 @@ def test_unhealthy_deployment_times_out_with_last_state(eb_operations, bundle, c
     )
 
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert (
-        err
-        == "eb_deploy: timed out after 0.3 s waiting for autocomplete-prod to be Ready and Green on version v2; last seen: status Ready, health Red, version v2"
+    assert err == (
+        "eb_deploy: timed out after 0.3 s waiting for autocomplete-prod to be Ready and Green on version v2; "
+        "last seen: status Ready, health Red, version v2"
     )
 
 

@@ -20,9 +20,12 @@ from tests.nginx_proxy import REPO, nginx_in_front_of
 def test_nginx_settings_turn_off_buffering_and_gzip_for_the_stream():
     http_level = (REPO / ".platform/nginx/conf.d/streaming.conf").read_text()
     server_level = (REPO / ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf").read_text()
-    directives = lambda text: {
-        line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
-    }  # noqa: E731
+
+    def directives(text):
+        return {
+            line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
+        }
+
     assert "proxy_buffering off" in directives(http_level)
     stream = {" ".join(d.split()) for d in directives(server_level)}
     assert {

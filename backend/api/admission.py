@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from backend.api.errors import ApiError
 
@@ -25,7 +25,7 @@ CLIENT_CHECK_SECONDS = 0.25  # how often a queued request looks whether its clie
 class Slot:
     """A held generation slot; release() is idempotent so every exit path may call it."""
 
-    def __init__(self, admission: "Admission"):
+    def __init__(self, admission: Admission):
         self._admission = admission
         self._started = time.monotonic()
         self._released = False

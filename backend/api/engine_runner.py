@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, current_app, request
 

@@ -10,7 +10,7 @@ and answered with a bare 500 that reveals nothing about the server.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException

@@ -9,7 +9,7 @@ reported in-band, as an `event: error` whose data is the usual error body.
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, jsonify
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify
 

@@ -2,12 +2,13 @@
 
 Served at /openapi.json and rendered at /docs; schemathesis tests the running app against it.
 Every bound is read from backend/generation_contract.py, whose tables validation.py enforces, so
-the spec and the server agree by construction. When the model is loaded, `model` in /v1/completions is an enum of its one name.
+the spec and the server agree by construction. When the model is loaded, `model` in
+/v1/completions is an enum of its one name.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from backend.api.errors import ERROR_TYPES
 from backend.api.openai_validation import LOGPROBS_MAX, RENAMED, openai_bound

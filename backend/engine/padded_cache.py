@@ -49,7 +49,7 @@ class PaddedCache:
         width = max(self.width, cache.length)
         self.tensors = [
             np.concatenate([_left_pad(mine, width), _left_pad(theirs, width)], axis=0)
-            for mine, theirs in zip(self.tensors, cache.tensors)
+            for mine, theirs in zip(self.tensors, cache.tensors, strict=True)
         ]
         self.lengths = np.concatenate([self.lengths, added])
 

@@ -118,7 +118,7 @@ class DecoderSession:
         past .. past + seq - 1 (backend/engine/padded_cache.py passes both)."""
         batch, seq = input_ids.shape
         past = cache.length
-        feed = dict(zip(self.past_names, cache.tensors))
+        feed = dict(zip(self.past_names, cache.tensors, strict=True))
         if last_only and self.has_logits_start:
             feed[LOGITS_START] = LAST_POSITION_ONLY
         feed["input_ids"] = input_ids.astype(np.int64, copy=False)

@@ -23,9 +23,9 @@ def plot_loss_curve(log_path: str | Path, image_path: str | Path) -> Path:
     val = [(r["tokens"] * millions, r["val_loss"]) for r in records if "val_loss" in r and "tokens" in r]
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
-        axes.plot(*zip(*train), label="train", linewidth=1)
+        axes.plot(*zip(*train, strict=True), label="train", linewidth=1)
     if val:
-        axes.plot(*zip(*val), label="validation", marker="o", linewidth=1.5)
+        axes.plot(*zip(*val, strict=True), label="validation", marker="o", linewidth=1.5)
     for start in (r for r in records if r.get("event") == "start"):
         style = (
             dict(color="tab:red", linestyle="--")
