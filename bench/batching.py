@@ -1,7 +1,7 @@
 """Continuous batching on and off, side by side in one run: same model, same clients, loopback.
 
-    python bench/batching.py --model-dir DIR --clients 1 4 8 16 32 --duration 20 --modes off on
-    python bench/batching.py --modes off force    # a dynamically quantized int8 model batches only when forced
+    python -m bench.batching --model-dir DIR --clients 1 4 8 16 32 --duration 20 --modes off on
+    python -m bench.batching --modes off force    # a dynamically quantized int8 model batches only when forced
 
 For each AUTOCOMPLETE_BATCHING mode it starts the production gunicorn (bench/load.py's
 start_server) and, for each client count, runs bench/load.py's streaming clients (64 new tokens
@@ -21,9 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.load import REPO, LoadError, bounded, run_load, start_server, stop_server  # noqa: E402
+from bench.load import REPO, LoadError, bounded, run_load, start_server, stop_server
 
 MODES = ("off", "on", "force")
 
@@ -80,7 +78,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/batching.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.batching", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model-dir",
         type=Path,

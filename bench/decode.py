@@ -31,18 +31,18 @@ import sys
 import time
 from pathlib import Path
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from backend.engine import Engine, GenerationParams, TokenEvent
+from backend.engine.session import LOGITS_START
+from bench import hardware_floor
+from bench.sampler import sampler_table
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import torch  # noqa: E402
-
-from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
-from backend.engine.session import LOGITS_START  # noqa: E402
-from bench import hardware_floor  # noqa: E402
-from bench.sampler import sampler_table  # noqa: E402
-
 CACHE = REPO / "artifacts" / "bench-model"
 PROMPT_TOKENS = (64, 400)
 NEW_TOKENS = 64
@@ -115,7 +115,10 @@ def quantize_int8(fp32: Path, out: Path, variant: str) -> None:
 
 def prompts(tokenizer) -> dict[int, str]:
     """Real abstracts cut so that each prompt encodes to exactly n tokens."""
-    encode = lambda text: tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
+
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False).ids
+
     rows = (REPO / "tests/fixtures/corpus/ml-abstracts-sample.jsonl").read_text().splitlines()
     ids = encode("\n\n".join(json.loads(r)["abstract"] for r in rows[:40]))
     out = {}

@@ -1,8 +1,8 @@
 """Load test on loopback: many concurrent clients against /generate while /health is watched.
 
-    python bench/load.py --model-dir models/arxiv-gpt2-6x512-bpe16k --clients 16 --duration 30
-    python bench/load.py --url http://127.0.0.1:8000 --clients 8 --duration 10
-    python bench/load.py --slow-clients 256 --clients 2 --duration 20   # while 256 half-sent requests wait
+    python -m bench.load --model-dir models/arxiv-gpt2-6x512-bpe16k --clients 16 --duration 30
+    python -m bench.load --url http://127.0.0.1:8000 --clients 8 --duration 10
+    python -m bench.load --slow-clients 256 --clients 2 --duration 20   # while 256 half-sent requests wait
 
 Without --url it starts the production command itself (gunicorn with backend/gunicorn.conf.py,
 as in the Procfile) on a free loopback port and stops it at the end. Each client thread keeps
@@ -344,7 +344,7 @@ def bounded(name: str, value: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000")
     target.add_argument(

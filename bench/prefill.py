@@ -16,10 +16,10 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
 
-from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
-from bench.decode import PROMPT_TOKENS, build_models, prompts  # noqa: E402
+from backend.engine import Engine, GenerationParams, TokenEvent
+from bench.decode import PROMPT_TOKENS, build_models, prompts
 
 REPEATS = 9
 

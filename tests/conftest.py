@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import pytest  # noqa: E402
 
 # --- tiny model (tests/tiny_model.py): built once per session, a few seconds each ---
 

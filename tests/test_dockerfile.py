@@ -197,7 +197,7 @@ def test_only_serving_requirements_are_installed(runtime):
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         code = self.status if self.path == "/health" else 404
         self.send_response(code)
         self.end_headers()

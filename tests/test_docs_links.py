@@ -458,7 +458,7 @@ AUTOCOMPLETE_WORKERS=2 make test
 nice -n 10 .venv/bin/python -m model_creation train --preset tiny --no-compile --dataset-dir runs/x
 python -m model_creation scrape --help
 .venv/bin/python -m bench.decode
-.venv/bin/python bench/load.py --duration 20   # comment with an apostrophe's
+.venv/bin/python -m bench.load --duration 20   # comment with an apostrophe's
 model_creation/full_run.sh corpus.jsonl.gz
 .venv/bin/pytest tests/test_docs_links.py::test_readme_links_every_docs_page -q
 curl -s http://127.0.0.1:8000/generate -d '{"text": "x",

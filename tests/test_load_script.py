@@ -84,7 +84,7 @@ def test_tally_matches_what_the_server_answered():
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             assert self.path == "/generate" and request["max_new_tokens"] == 3
             with lock:
@@ -97,7 +97,7 @@ def test_tally_matches_what_the_server_answered():
                 else {"error": {}},
             )
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             with lock:
                 answered["health"] += 1
             self.reply(200, {"status": "ok"})
@@ -183,7 +183,7 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             assert self.path == "/generate/stream"
             events = [
@@ -198,7 +198,7 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             data = json.dumps({"status": "ok"}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))

@@ -68,7 +68,7 @@ def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     class Upstream(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # the body ends when the connection closes, as a stream does
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

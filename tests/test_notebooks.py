@@ -94,7 +94,7 @@ def run_notebook(name: str, stop_before_tag: str | None = None) -> dict:
         if tags & SKIPPED_TAGS:
             continue
         with contextlib.redirect_stdout(printed):  # display() of images prints their repr here
-            exec(compile(source, f"{name}", "exec"), namespace)  # noqa: S102 - executing our own notebooks
+            exec(compile(source, f"{name}", "exec"), namespace)  # executing our own notebooks
     namespace["__stdout__"] = printed.getvalue()
     return namespace
 

@@ -12,14 +12,14 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers imports huggingface_hub, which reads it once
 
-import torch  # noqa: E402
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel  # noqa: E402
+import torch
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
-from model_creation import export, quantize  # noqa: E402
-from model_creation.stage_dir import write_metrics  # noqa: E402
-from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer  # noqa: E402
+from model_creation import export, quantize
+from model_creation.stage_dir import write_metrics
+from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer
 
 TINY = dict(n_layer=2, n_embd=64, n_head=2, n_positions=128, vocab_size=50257)
 # Wider than GPT-2's 0.02 so next-token distributions are peaked enough for top-k / top-p
