@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from backend.engine import Completion, Engine, GenerationParams, GenerationResult, ModelLoadError, TokenEvent
-from backend.engine.generation import StopStrings, fit_context
+from backend.engine.decode_loop import StopStrings, fit_context
 from model_creation import export
 from model_creation.stage_dir import write_metrics
 from model_creation.tokenizer import load_gpt2_tokenizer, save_tokenizer

@@ -17,7 +17,7 @@ import numpy as np
 
 from backend.config import BATCHING_MODES
 from backend.engine.batch import BatchScheduler
-from backend.engine.generation import generate_events
+from backend.engine.decode_loop import generate_events
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
 from backend.engine.session import DecoderSession, KVCache
 from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
