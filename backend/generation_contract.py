@@ -16,7 +16,8 @@ This module is plain data with no Flask or engine import, so every layer can dep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 
@@ -45,6 +46,28 @@ class Bound:
     def allows(self, value: float) -> bool:
         too_low = value <= self.minimum if self.exclusive_minimum else value < self.minimum
         return not too_low and (self.maximum is None or value <= self.maximum)
+
+    def check(self, name: str, value: object, shown: Callable[[object], str]) -> int | float:
+        """`value` as this field's type (an int for an integer field, which accepts 3.0 as JSON Schema
+        does), or BoundError saying why not: the type (a boolean is not a number), finiteness,
+        integer-ness, the range. `shown` renders a value of the wrong type: a request's error names
+        its JSON type, a generation_config.json's error quotes it."""
+        kind = "an integer" if self.integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BoundError(f"{name} must be {kind}, got {shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BoundError(f"{name} must be a finite number, got {value}")
+        if self.integer and isinstance(value, float):
+            if not value.is_integer():
+                raise BoundError(f"{name} must be {kind}, got {value}")
+            value = int(value)
+        if not self.allows(value):
+            raise BoundError(f"{self.describe(name)}, got {value}")
+        return value if self.integer else float(value)
+
+
+class BoundError(ValueError):
+    """A value a Bound does not allow; the message names the field and says why."""
 
 
 # Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.

@@ -121,6 +121,9 @@ GENERATION_CONFIGS = [
     ({"top_k": 2.5}, "generation_config.json: top_k must be an integer, got 2.5"),
     ({"temperature": "0.8"}, "generation_config.json: temperature must be a number, got '0.8'"),
     ({"temperature": True}, "generation_config.json: temperature must be a number, got True"),
+    # the same checks and words as a request's (Bound.check): NaN is not finite, 513.0 is the integer 513
+    ({"temperature": float("nan")}, "generation_config.json: temperature must be a finite number, got nan"),
+    ({"max_new_tokens": 513.0}, "generation_config.json: max_new_tokens must be >= 1 and <= 512, got 513"),
     ({"do_sample": "yes"}, "generation_config.json: do_sample must be a boolean, got 'yes'"),
     ("[1, 2]", "generation_config.json must hold a JSON object"),
     ("{", "generation_config.json is not valid JSON"),

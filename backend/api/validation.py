@@ -10,7 +10,6 @@ are refused), bounds, unknown fields.
 from __future__ import annotations
 
 import json
-import math
 
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -25,6 +24,7 @@ from backend.generation_contract import (
     STOP_MAX_COUNT,
     TEXT_MAX_CHARS,
     Bound,
+    BoundError,
     bounds,
 )
 
@@ -92,18 +92,10 @@ def read_body() -> bytes:
 
 def check_number(name: str, value: object, bound: Bound) -> int | float:
     """`value` as the bound's type, or ValidationError naming `name` (the client's field name)."""
-    kind = "an integer" if bound.integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(name, f"{name} must be {kind}, got {type_name(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(name, f"{name} must be a finite number, got {value}")
-    if bound.integer and isinstance(value, float):
-        if not value.is_integer():  # JSON Schema counts 3.0 as an integer; 3.5 is not one
-            raise ValidationError(name, f"{name} must be {kind}, got {value}")
-        value = int(value)
-    if not bound.allows(value):
-        raise ValidationError(name, f"{bound.describe(name)}, got {value}")
-    return value if bound.integer else float(value)
+    try:
+        return bound.check(name, value, shown=type_name)
+    except BoundError as error:
+        raise ValidationError(name, str(error)) from None
 
 
 def check_text(name: str, value: object) -> str:
