@@ -4,7 +4,7 @@
     python -m bench.batching --modes off force    # a dynamically quantized int8 model batches only when forced
 
 For each AUTOCOMPLETE_BATCHING mode it starts the production gunicorn (bench/load.py's
-start_server) and, for each client count, runs bench/load.py's streaming clients (64 new tokens
+start_server) and, for each client count, runs bench/load_clients.py's streaming clients (64 new tokens
 each by default) while /health is polled. Reported per row: generated tokens/s, requests/s,
 p50/p90/p99 latency, median time to the first token, the 429 count and the slowest /health
 answer; then the ratios the issue sets targets for: tokens/s against "off" at the same client
@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load import REPO, LoadError, bounded, run_load, start_server, stop_server
+from bench.load import REPO, LoadError, bounded, start_server, stop_server
+from bench.load_clients import run_load
 
 MODES = ("off", "on", "force")
 

@@ -1,4 +1,5 @@
-"""bench/load.py: loopback only, bounded, counts what the server answered, and a tiny real run."""
+"""bench/load.py and bench/load_clients.py: loopback only, bounded, counts what the server answered,
+and a tiny real run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from bench import load
+from bench import load, load_clients
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def test_bounds_are_enforced(flag, value, capsys):
 @pytest.mark.parametrize("q", [50, 90, 99])
 def test_percentile_is_nearest_rank(n, q):
     values = list(np.random.default_rng(n * q).normal(100, 30, size=n))
-    assert load.percentile(values, q) == pytest.approx(np.percentile(values, q, method="inverted_cdf"))
+    assert load_clients.percentile(values, q) == pytest.approx(np.percentile(values, q, method="inverted_cdf"))
 
 
 def test_tally_matches_what_the_server_answered():
@@ -108,7 +109,7 @@ def test_tally_matches_what_the_server_answered():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = load.run_load("127.0.0.1", server.server_address[1], clients=3, duration=1.5, max_new_tokens=3)
+        report = load_clients.run_load("127.0.0.1", server.server_address[1], clients=3, duration=1.5, max_new_tokens=3)
     finally:
         server.shutdown()
         server.server_close()
@@ -211,7 +212,7 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = load.run_load(
+        report = load_clients.run_load(
             "127.0.0.1", server.server_address[1], clients=2, duration=1.0, max_new_tokens=2, stream=True
         )
     finally:
