@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
 
 from backend.engine import Engine, GenerationParams, TokenEvent
-from bench.decode import PROMPT_TOKENS, build_models, prompts
+from bench.bench_model import PROMPT_TOKENS, build_models, prompts
 
 REPEATS = 9
 
