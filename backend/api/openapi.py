@@ -97,8 +97,8 @@ def health_schema(numbers: Mapping[str, Bound]) -> dict:
     )
 
 
-def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[str, float] | None) -> dict:
-    numbers = bounds(vocab_size, defaults)
+def generate_schemas(numbers: Mapping[str, Bound]) -> dict:
+    """/generate's and /generate/stream's request, response and error."""
     generate_request = obj(
         {
             "text": TEXT,
@@ -146,18 +146,11 @@ def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[st
             )
         }
     )
-    openai_error = obj(
-        {
-            "error": obj(
-                {
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                    "param": {"type": ["string", "null"]},
-                    "code": {"type": ["string", "null"]},
-                }
-            )
-        }
-    )
+    return {"GenerateRequest": generate_request, "GenerateResponse": generate_response, "Error": error}
+
+
+def completion_request_schema(model_name: str | None, vocab_size: int | None) -> dict:
+    """/v1/completions' request: OpenAI's fields this server accepts, with its bounds."""
     model_field = {"type": "string", "description": "The served model's id, from GET /v1/models."}
     if model_name is not None:
         model_field["enum"] = [model_name]
@@ -186,6 +179,24 @@ def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[st
         ["model", "prompt"],
         additionalProperties=False,
     )
+    return completion_request
+
+
+def openai_schemas(model_name: str | None, vocab_size: int | None) -> dict:
+    """/v1/completions' and /v1/models' request, responses and error, in OpenAI's shapes."""
+    openai_error = obj(
+        {
+            "error": obj(
+                {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                }
+            )
+        }
+    )
+    completion_request = completion_request_schema(model_name, vocab_size)
     openai_logprobs = {
         "oneOf": [
             {"type": "null"},
@@ -221,14 +232,19 @@ def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[st
         {"id": {"type": "string"}, "object": {"const": "model"}, "created": INTEGER, "owned_by": {"type": "string"}}
     )
     return {
-        "GenerateRequest": generate_request,
-        "GenerateResponse": generate_response,
-        "Error": error,
         "CompletionRequest": completion_request,
         "CompletionResponse": completion_response,
         "OpenAIError": openai_error,
         "Model": model_object,
         "ModelList": obj({"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}),
+    }
+
+
+def schemas(model_name: str | None, vocab_size: int | None, defaults: Mapping[str, float] | None) -> dict:
+    numbers = bounds(vocab_size, defaults)
+    return {
+        **generate_schemas(numbers),
+        **openai_schemas(model_name, vocab_size),
         "Health": health_schema(numbers),
         "HealthError": obj({"status": {"enum": ["loading", "error"]}, "reason": {"type": "string"}}),
     }
