@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run   - build what is missing and serve the shipped model on $(HOST):$(PORT)
-#   make test  - install test tools and run every test (Python, front-end unit, browser end-to-end)
+#   make test  - install test tools, run ruff and every test (Python, front-end unit, browser end-to-end)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -16,9 +16,12 @@ FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/packa
 run: serve-deps frontend
 	$(VENV)/bin/gunicorn -c backend/gunicorn.conf.py 'backend:create_app()'
 
-# Both suites run even if the first fails; the exit status reports either failure.
+# Every suite runs even if an earlier one fails; the exit status reports any failure.
+# ruff (pyproject.toml's [tool.ruff]) lints the Python and checks that it is formatted.
 test: test-deps frontend system-deps
 	status=0; \
+	$(PY) -m ruff check . || status=1; \
+	$(PY) -m ruff format --check . || status=1; \
 	$(PY) -m pytest || status=1; \
 	(cd frontend && npm test) || status=1; \
 	exit $$status

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -34,8 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.logger.level == logging.NOTSET:  # Flask would inherit WARNING and hide the load line
         app.logger.setLevel(logging.INFO)
 
-    from backend.api import (admission, docs, errors, frontend, generate_routes, health, metrics, openai_routes,
-                             security)
+    from backend.api import admission, docs, errors, frontend, generate_routes, health, metrics, openai_routes, security
 
     errors.register_error_handlers(app)  # the service's shape; blueprints may register their own
     service_metrics = metrics.init_app(app)
@@ -46,8 +46,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # time, since more unbatched generations at once only make each one slower.
     slots = app.config["GENERATION_SLOTS"] if engine is None or getattr(engine, "batches", False) else 1
     app.extensions["admission"] = admission.Admission(
-        slots, app.config["QUEUE_SIZE"], app.config["QUEUE_TIMEOUT_SECONDS"],
-        on_change=service_metrics.admission_changed)
+        slots,
+        app.config["QUEUE_SIZE"],
+        app.config["QUEUE_TIMEOUT_SECONDS"],
+        on_change=service_metrics.admission_changed,
+    )
     for blueprint in (generate_routes.bp, openai_routes.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)  # last: its catch-all route must not shadow the API's
@@ -64,8 +67,13 @@ def load_engine(app: Flask) -> None:
     given = app.config.get("ENGINE")
     model_dir = app.config["MODEL_DIR"]
     try:
-        engine = given if given is not None else Engine.load(
-            model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"], batching=app.config["BATCHING"])
+        engine = (
+            given
+            if given is not None
+            else Engine.load(
+                model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"], batching=app.config["BATCHING"]
+            )
+        )
         # An engine handed over as ENGINE (a test's fault-injecting wrapper) may have no directory.
         served_dir = getattr(engine, "model_dir", None)
         defaults = {} if served_dir is None else read_generation_defaults(served_dir, engine.info["vocab_size"])
@@ -78,9 +86,16 @@ def load_engine(app: Flask) -> None:
         app.extensions["generation_defaults"] = defaults
         if given is None:
             info = engine.info
-            app.logger.info("loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; "
-                            "batching %s", info["name"], info["quantization"], info["parameters"], model_dir,
-                            info["load_seconds"], app.config["INTRA_OP_THREADS"], info["batching"])
+            app.logger.info(
+                "loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; batching %s",
+                info["name"],
+                info["quantization"],
+                info["parameters"],
+                model_dir,
+                info["load_seconds"],
+                app.config["INTRA_OP_THREADS"],
+                info["batching"],
+            )
         return
     model_dir = getattr(given, "model_dir", model_dir)
     reason = " ".join(reason.split())  # one line, whatever the exception's message looked like

@@ -8,8 +8,8 @@ deployment should fail loudly, not serve with a silently different setting.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "AUTOCOMPLETE_"

@@ -16,8 +16,9 @@ This module is plain data with no Flask or engine import, so every layer can dep
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 
 def fmt(number: float) -> str:
@@ -46,21 +47,67 @@ class Bound:
         too_low = value <= self.minimum if self.exclusive_minimum else value < self.minimum
         return not too_low and (self.maximum is None or value <= self.maximum)
 
+    def check(self, name: str, value: object, shown: Callable[[object], str]) -> int | float:
+        """`value` as this field's type (an int for an integer field, which accepts 3.0 as JSON Schema
+        does), or BoundError saying why not: the type (a boolean is not a number), finiteness,
+        integer-ness, the range. `shown` renders a value of the wrong type: a request's error names
+        its JSON type, a generation_config.json's error quotes it."""
+        kind = "an integer" if self.integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BoundError(f"{name} must be {kind}, got {shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BoundError(f"{name} must be a finite number, got {value}")
+        if self.integer and isinstance(value, float):
+            if not value.is_integer():
+                raise BoundError(f"{name} must be {kind}, got {value}")
+            value = int(value)
+        if not self.allows(value):
+            raise BoundError(f"{self.describe(name)}, got {value}")
+        return value if self.integer else float(value)
+
+
+class BoundError(ValueError):
+    """A value a Bound does not allow; the message names the field and says why."""
+
 
 # Keyed by the /generate field names; /v1/completions maps its OpenAI names onto these.
 # top_k's maximum is the served model's vocabulary size: bounds() fills it in.
 NUMBERS: dict[str, Bound] = {
-    "max_new_tokens": Bound(True, 1, 512, 40, "How many tokens to generate at most. The prompt keeps "
-                            "room for them up to half the model's context; a completion that reaches the "
-                            "end of the context stops there, with finish_reason length."),
-    "temperature": Bound(False, 0, 2, 0.8, "Sampling temperature; 0 means greedy decoding (and a "
-                         "temperature close to 0 gives the same tokens)."),
-    "top_p": Bound(False, 0, 1, 0.95, "Nucleus sampling: keep the smallest set of tokens whose "
-                   "probability adds up to top_p.", exclusive_minimum=True),
-    "top_k": Bound(True, 0, None, 0, "Keep only the k most likely tokens; 0 turns it off. At most "
-                   "the served model's vocabulary size (GET /health: vocab_size)."),
-    "repetition_penalty": Bound(False, 1, 2, 1.0, "Divide the logits of tokens already in the "
-                                "text by this (CTRL's penalty); 1 turns it off."),
+    "max_new_tokens": Bound(
+        True,
+        1,
+        512,
+        40,
+        "How many tokens to generate at most. The prompt keeps "
+        "room for them up to half the model's context; a completion that reaches the "
+        "end of the context stops there, with finish_reason length.",
+    ),
+    "temperature": Bound(
+        False,
+        0,
+        2,
+        0.8,
+        "Sampling temperature; 0 means greedy decoding (and a temperature close to 0 gives the same tokens).",
+    ),
+    "top_p": Bound(
+        False,
+        0,
+        1,
+        0.95,
+        "Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.",
+        exclusive_minimum=True,
+    ),
+    "top_k": Bound(
+        True,
+        0,
+        None,
+        0,
+        "Keep only the k most likely tokens; 0 turns it off. At most "
+        "the served model's vocabulary size (GET /health: vocab_size).",
+    ),
+    "repetition_penalty": Bound(
+        False, 1, 2, 1.0, "Divide the logits of tokens already in the text by this (CTRL's penalty); 1 turns it off."
+    ),
     "n": Bound(True, 1, 4, 1, "How many completions to generate for the one prompt."),
 }
 

@@ -47,16 +47,26 @@ _cores = available_cores()
 _fair_share = max(1, _cores // workers)
 _requested = env_int(PREFIX + "INTRA_OP_THREADS", _fair_share, 1)
 if workers * _requested > _cores:
-    log.warning("%s workers x %s intra-op threads exceed %s cores; using %s intra-op threads per worker",
-                workers, _requested, _cores, _fair_share)
+    log.warning(
+        "%s workers x %s intra-op threads exceed %s cores; using %s intra-op threads per worker",
+        workers,
+        _requested,
+        _cores,
+        _fair_share,
+    )
     _requested = _fair_share
 os.environ[PREFIX + "INTRA_OP_THREADS"] = str(_requested)  # workers read it in create_app
 
 _slots = env_int(PREFIX + "GENERATION_SLOTS", DEFAULT_GENERATION_SLOTS, 1)
 _queue = env_int(PREFIX + "QUEUE_SIZE", DEFAULT_QUEUE_SIZE, 0)
 if _slots + _queue >= threads:
-    log.warning("%s slots + %s queued requests leave no thread of %s free for /health; raise %sTHREADS",
-                _slots, _queue, threads, PREFIX)
+    log.warning(
+        "%s slots + %s queued requests leave no thread of %s free for /health; raise %sTHREADS",
+        _slots,
+        _queue,
+        threads,
+        PREFIX,
+    )
 
 # Prometheus multiprocess mode: every worker writes its metrics to files in this directory and
 # /metrics sums them, so a scrape sees the whole server whichever worker answers it. It must be

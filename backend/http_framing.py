@@ -112,7 +112,7 @@ class RequestFraming:
             if line_end < 0:
                 too_long = len(self.buffer) - self._chunk_pos >= CHUNK_SIZE_LINE_MAX
                 return Verdict.HAND_OVER if too_long else Verdict.NEED_MORE
-            line = bytes(self.buffer[self._chunk_pos:line_end]).rstrip(b"\r")
+            line = bytes(self.buffer[self._chunk_pos : line_end]).rstrip(b"\r")
             if self._in_trailers:  # after the last chunk: optional trailer fields, then an empty line
                 self._chunk_pos = line_end + 1
                 if not line:

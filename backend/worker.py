@@ -33,7 +33,7 @@ from http import HTTPStatus
 from flask import Flask
 from gunicorn.http import errors as http_errors
 from gunicorn.http import wsgi
-from gunicorn.workers.gthread import ThreadWorker, TConn
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from backend.api.errors import ApiError, error_document
 from backend.api.security import SECURITY_HEADERS
@@ -71,9 +71,14 @@ def error_bytes(status: int, message: str, path: str, app: Flask | None) -> byte
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    lines = [f"HTTP/1.1 {status} {phrase}", f"Server: {SERVER_NAME}", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", "Connection: close",
-             *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items())]
+    lines = [
+        f"HTTP/1.1 {status} {phrase}",
+        f"Server: {SERVER_NAME}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -86,8 +91,9 @@ def request_path(head: bytes) -> str:
 def parse_error_response(exc: Exception, path: str, app: Flask | None) -> tuple[int, bytes]:
     """(status, response bytes) for an exception gunicorn raised while parsing a request."""
     if not isinstance(exc, http_errors.ParseException) or isinstance(
-            exc, (http_errors.ConfigurationProblem, http_errors.InvalidResponseHeader,
-                  http_errors.InvalidResponseHeaderName)):
+        exc,
+        (http_errors.ConfigurationProblem, http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName),
+    ):
         return 500, error_bytes(500, "internal server error", path, app)
     status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
     detail = str(exc)

@@ -31,96 +31,21 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
 
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import onnxruntime as ort
+import torch
 
-from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
-from backend.engine.session import LOGITS_START  # noqa: E402
-from bench import hardware_floor  # noqa: E402
-from bench.sampler import sampler_table  # noqa: E402
+from backend.engine import Engine, GenerationParams, TokenEvent
+from bench import hardware_floor
+from bench.bench_model import PROMPT_TOKENS, build_models, prompts, shipped_variant
+from bench.sampler import sampler_table
 
-CACHE = REPO / "artifacts" / "bench-model"
-PROMPT_TOKENS = (64, 400)
 NEW_TOKENS = 64
 WINDOW = 50  # the original app re-ran this many trailing tokens for every new token
 REPEATS = 7  # runs per cell, round-robin over approaches; best and median are reported
 EOS = 50256
-SHIPPED_EVAL = REPO / "models" / "arxiv-gpt2-6x512-bpe16k" / "eval.json"
-
-
-def shipped_variant() -> str:
-    """The int8 variant the quantize stage chose for the shipped model, so (d) measures what serves."""
-    try:
-        return json.loads(SHIPPED_EVAL.read_text())["quantization_variant"] or "per-tensor"
-    except (OSError, KeyError):
-        return "per-tensor"
-
-
-def build_models() -> dict[str, Path]:
-    """Random-weight DistilGPT2 -> export (KV cache) -> int8, plus the original's no-cache int8 export."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from optimum.exporters.onnx import main_export
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from model_creation import export
-    from model_creation.stage_dir import write_metrics
-    from model_creation.tokenizer import save_tokenizer
-
-    variant = shipped_variant()
-    paths = {name: CACHE / name for name in ("hf", "fp32", "nocache-fp32", "nocache-int8")}
-    paths["int8"] = CACHE / f"int8-{variant}"
-    if (paths["nocache-int8"] / "model.onnx").exists():
-        if not has_logits_start(paths["fp32"] / "model.onnx"):  # exported before issue 12: export again
-            export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-            quantize_int8(paths["fp32"], paths["int8"], variant)
-        if not (paths["int8"] / "model.onnx").exists():
-            quantize_int8(paths["fp32"], paths["int8"], variant)
-        return paths
-    config = GPT2Config.from_json_file(str(REPO / "model_creation/assets/gpt2/distilgpt2-config.json"))
-    torch.manual_seed(0)
-    GPT2LMHeadModel(config).eval().save_pretrained(paths["hf"])
-    save_tokenizer(paths["hf"])
-    write_metrics(paths["hf"], {"stage": "train", "note": "random weights for the decode benchmark"})
-    export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-    quantize_int8(paths["fp32"], paths["int8"], variant)
-    # The original app: optimum's export without past, then the same dynamic int8 quantization.
-    main_export(str(paths["hf"]), paths["nocache-fp32"], task="text-generation", do_validation=False, local_files_only=True)
-    paths["nocache-int8"].mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(
-        paths["nocache-fp32"] / "model.onnx", paths["nocache-int8"] / "model.onnx", weight_type=QuantType.QInt8
-    )
-    return paths
-
-
-def has_logits_start(model_path: Path) -> bool:
-    import onnx
-
-    return any(i.name == LOGITS_START for i in onnx.load(model_path).graph.input)
-
-
-def quantize_int8(fp32: Path, out: Path, variant: str) -> None:
-    """One variant is enough for speed (the pipeline picks by perplexity): the shipped model's."""
-    from model_creation import quantize
-
-    quantize.run(quantize.Config(input_dir=str(fp32), output_dir=str(out), overwrite=True, variants=[variant], max_eval_docs=2))
-
-
-def prompts(tokenizer) -> dict[int, str]:
-    """Real abstracts cut so that each prompt encodes to exactly n tokens."""
-    encode = lambda text: tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
-    rows = (REPO / "tests/fixtures/corpus/ml-abstracts-sample.jsonl").read_text().splitlines()
-    ids = encode("\n\n".join(json.loads(r)["abstract"] for r in rows[:40]))
-    out = {}
-    for n in PROMPT_TOKENS:
-        cut = n
-        while (length := len(encode(tokenizer.decode(ids[:cut])))) != n:  # decoding can merge tokens
-            cut += 1 if length < n else -1
-        out[n] = tokenizer.decode(ids[:cut])
-    return out
 
 
 class PeakMemory:
@@ -149,8 +74,13 @@ def summarise(stamps: list[list[float]], tokens: list[int]) -> dict:
     ttft = statistics.median((s[1] - s[0]) * 1000 for s in stamps)
     per_run = [statistics.median(np.diff(s[1:]) * 1000) for s in stamps]
     per_token, best = statistics.median(per_run), min(per_run)
-    return {"ttft_ms": ttft, "per_token_ms": per_token, "best_per_token_ms": best, "tokens_per_s": 1000 / best,
-            "tokens": min(tokens)}
+    return {
+        "ttft_ms": ttft,
+        "per_token_ms": per_token,
+        "best_per_token_ms": best,
+        "tokens_per_s": 1000 / best,
+        "tokens": min(tokens),
+    }
 
 
 def run_original(session: ort.InferenceSession, prompt_ids: list[int]) -> tuple[list[float], int]:
@@ -190,8 +120,12 @@ def run_torch(model, prompt_ids: list[int]) -> tuple[list[float], int]:
     streamer = Stamps()
     with torch.no_grad():
         out = model.generate(
-            torch.tensor([[EOS, *prompt_ids]]), do_sample=False, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-            pad_token_id=EOS, streamer=streamer,
+            torch.tensor([[EOS, *prompt_ids]]),
+            do_sample=False,
+            max_new_tokens=NEW_TOKENS,
+            min_new_tokens=NEW_TOKENS,
+            pad_token_id=EOS,
+            streamer=streamer,
         )
     stamps = [streamer.times[0], *streamer.times[2:]]  # drop the prompt's put
     return stamps, out.shape[1] - len(prompt_ids) - 1
@@ -220,9 +154,18 @@ def decode_table(paths: dict[str, Path], texts: dict[int, str], ids: dict[int, l
             lambda: GPT2LMHeadModel.from_pretrained(paths["hf"]).eval(),
             lambda m, n: run_torch(m, ids[n]),
         ),
-        "(c) engine fp32 + KV cache": (lambda: Engine.load(paths["fp32"]), lambda m, n: run_engine(m, texts[n], greedy)),
-        "(d) engine int8 + KV cache": (lambda: Engine.load(paths["int8"]), lambda m, n: run_engine(m, texts[n], greedy)),
-        "(d+s) (d) sampling T=0.8, top_p=0.95": (lambda: Engine.load(paths["int8"]), lambda m, n: run_engine(m, texts[n], sampled)),
+        "(c) engine fp32 + KV cache": (
+            lambda: Engine.load(paths["fp32"]),
+            lambda m, n: run_engine(m, texts[n], greedy),
+        ),
+        "(d) engine int8 + KV cache": (
+            lambda: Engine.load(paths["int8"]),
+            lambda m, n: run_engine(m, texts[n], greedy),
+        ),
+        "(d+s) (d) sampling T=0.8, top_p=0.95": (
+            lambda: Engine.load(paths["int8"]),
+            lambda m, n: run_engine(m, texts[n], sampled),
+        ),
     }
     models, memory = {}, {}
     for label, (load, run) in approaches.items():
@@ -264,9 +207,11 @@ def model_macs(paths: dict[str, Path]) -> int:
 
 def print_decode(cells: dict, memory: dict, weights: dict, floor: dict[str, float], macs: int) -> None:
     print(f"\n### Decode, batch 1, {NEW_TOKENS} new tokens, greedy unless noted, 1 intra-op thread\n")
-    print("| approach | prompt tokens | time to first token (ms) | per-token, best (ms) | per-token, median (ms) "
-          "| tokens/s (best) | best / (d) best | median / (d) median | weights (MB) | memory floor (ms) "
-          "| arithmetic floor (ms) | floor / best | peak RSS growth (MiB) |")
+    print(
+        "| approach | prompt tokens | time to first token (ms) | per-token, best (ms) | per-token, median (ms) "
+        "| tokens/s (best) | best / (d) best | median / (d) median | weights (MB) | memory floor (ms) "
+        "| arithmetic floor (ms) | floor / best | peak RSS growth (MiB) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (label, n), cell in cells.items():
         d = cells["(d) engine int8 + KV cache", n]
@@ -275,10 +220,13 @@ def print_decode(cells: dict, memory: dict, weights: dict, floor: dict[str, floa
         gops = floor["int8_gops"] if label.startswith(("(a)", "(d")) else floor["fp32_gops"]
         bound = hardware_floor.floor_ms(weights[label], ops, floor["bandwidth_gbs"], gops)
         fraction = max(bound.values()) / cell["best_per_token_ms"]
-        print(f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['best_per_token_ms']:.2f} | {cell['per_token_ms']:.2f} "
-              f"| {cell['tokens_per_s']:.0f} | {cell['best_per_token_ms'] / d['best_per_token_ms']:.2f}x "
-              f"| {cell['per_token_ms'] / d['per_token_ms']:.2f}x | {weights[label] / 1e6:.0f} | {bound['memory_ms']:.2f} "
-              f"| {bound['arithmetic_ms']:.2f} | {fraction:.2f} | {memory[label]:.0f} |")
+        print(
+            f"| {label} | {n} | {cell['ttft_ms']:.1f} | {cell['best_per_token_ms']:.2f} | {cell['per_token_ms']:.2f} "
+            f"| {cell['tokens_per_s']:.0f} | {cell['best_per_token_ms'] / d['best_per_token_ms']:.2f}x "
+            f"| {cell['per_token_ms'] / d['per_token_ms']:.2f}x | {weights[label] / 1e6:.0f} "
+            f"| {bound['memory_ms']:.2f} "
+            f"| {bound['arithmetic_ms']:.2f} | {fraction:.2f} | {memory[label]:.0f} |"
+        )
 
 
 def threads_table(paths: dict[str, Path], text: str) -> None:
@@ -297,7 +245,9 @@ def threads_table(paths: dict[str, Path], text: str) -> None:
             for _ in range(REPEATS):
                 for threads, engine in engines.items():
                     runs[threads].append(run_engine(engine, text, greedy))
-            columns[busy] = {t: summarise([r[0] for r in v], [r[1] for r in v])["per_token_ms"] for t, v in runs.items()}
+            columns[busy] = {
+                t: summarise([r[0] for r in v], [r[1] for r in v])["per_token_ms"] for t, v in runs.items()
+            }
         finally:
             if spinner is not None:
                 spinner.kill()

@@ -84,7 +84,11 @@ class MatmulThroughput:
 
 def measure(throughput: MatmulThroughput) -> dict[str, float]:
     """One sample of every floor: {"bandwidth_gbs", "int8_gops", "fp32_gops"}."""
-    return {"bandwidth_gbs": memory_bandwidth_gbs(), "int8_gops": throughput.gops("int8"), "fp32_gops": throughput.gops("fp32")}
+    return {
+        "bandwidth_gbs": memory_bandwidth_gbs(),
+        "int8_gops": throughput.gops("int8"),
+        "fp32_gops": throughput.gops("fp32"),
+    }
 
 
 def matmul_macs_per_token(n_layer: int, n_embd: int, vocab_size: int) -> int:
@@ -104,7 +108,10 @@ def print_floors(floors: list[dict[str, float]]) -> None:
     print(f"\n### This machine's floors, one thread, sampled {len(floors)} times between the decode runs\n")
     print("| measure | best | median |")
     print("|---|---:|---:|")
-    for key, label in (("bandwidth_gbs", "memory bandwidth, copy (GB/s)"), ("int8_gops", "int8 matmul (GOPS)"),
-                       ("fp32_gops", "fp32 matmul (GOPS)")):
+    for key, label in (
+        ("bandwidth_gbs", "memory bandwidth, copy (GB/s)"),
+        ("int8_gops", "int8 matmul (GOPS)"),
+        ("fp32_gops", "fp32 matmul (GOPS)"),
+    ):
         values = [f[key] for f in floors]
         print(f"| {label} | {max(values):.1f} | {statistics.median(values):.1f} |")

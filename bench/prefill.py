@@ -16,10 +16,10 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
 
-from backend.engine import Engine, GenerationParams, TokenEvent  # noqa: E402
-from bench.decode import PROMPT_TOKENS, build_models, prompts  # noqa: E402
+from backend.engine import Engine, GenerationParams, TokenEvent
+from bench.bench_model import PROMPT_TOKENS, build_models, prompts
 
 REPEATS = 9
 
@@ -45,21 +45,27 @@ def main() -> None:
     modes = {"every position": False, "last position": True}
     times = {(name, n, mode): [] for name in engines for n in PROMPT_TOKENS for mode in modes}
     for name, engine in engines.items():
-        assert engine.session.has_logits_start, f"{paths[name]} has no logits_start input: rebuild artifacts/bench-model"
+        assert engine.session.has_logits_start, (
+            f"{paths[name]} has no logits_start input: rebuild artifacts/bench-model"
+        )
     for _ in range(REPEATS + 1):  # the first round warms up and is dropped
         for (name, n, mode), samples in times.items():
             session = engines[name].session
             session.has_logits_start = modes[mode]  # off: the graph computes every position, as an old export
             samples.append(time_to_first_token(engines[name], texts[n], params))
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"\n### Time to first token, batch 1, 1 intra-op thread, {REPEATS} interleaved repeats\n")
     print("| model | prompt tokens | LM head on | best (ms) | median (ms) | best / every position's best |")
     print("|---|---:|---|---:|---:|---:|")
     for (name, n, mode), samples in times.items():
         samples = samples[1:]
         everything = min(times[name, n, "every position"][1:])
-        print(f"| {name} | {n} | {mode} | {min(samples):.1f} | {statistics.median(samples):.1f} "
-              f"| {min(samples) / everything:.2f}x |")
+        print(
+            f"| {name} | {n} | {mode} | {min(samples):.1f} | {statistics.median(samples):.1f} "
+            f"| {min(samples) / everything:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

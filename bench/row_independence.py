@@ -1,7 +1,7 @@
 """Does a row's output depend on the other rows of a batch? The check behind AUTOCOMPLETE_BATCHING.
 
-    python bench/row_independence.py models/arxiv-gpt2-6x512-bpe16k/model.onnx
-    python bench/row_independence.py artifacts/bench-model/fp32/model.onnx --steps 16
+    python -m bench.row_independence models/arxiv-gpt2-6x512-bpe16k/model.onnx
+    python -m bench.row_independence artifacts/bench-model/fp32/model.onnx --steps 16
 
 Four random prompts of different lengths are prefilled alone, then decoded greedily both alone
 and as one left-padded batch (backend/engine/padded_cache.py, as the server batches them); it
@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from backend.engine.padded_cache import PaddedCache  # noqa: E402
-from backend.engine.session import DecoderSession  # noqa: E402
+from backend.engine.padded_cache import PaddedCache
+from backend.engine.session import DecoderSession
 
 PROMPT_LENGTHS = (3, 17, 40, 9)
 
@@ -50,12 +48,15 @@ def compare(model_path: Path, steps: int, seed: int = 0) -> tuple[float, int, in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/row_independence.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.row_independence", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model.onnx with a KV cache and position_ids")
     parser.add_argument("--steps", type=int, default=8, help="decode steps (default: %(default)s)")
     args = parser.parse_args(argv)
     worst, differ, compared = compare(args.model, args.steps)
-    print(f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; greedy choices that differ {differ} of {compared}")
+    print(
+        f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; "
+        f"greedy choices that differ {differ} of {compared}"
+    )
     return 0
 
 

@@ -39,16 +39,27 @@ def sampler_rows(model_logits: np.ndarray) -> list[tuple[str, float, float]]:
     rng = np.random.default_rng(0)
     zipf = -1.1 * np.log(np.arange(1, 50258, dtype=np.float32))  # LM-like: a few likely tokens, a long tail
     rng.shuffle(zipf)
+    return [
+        (name, *_time_both_samplers(logits, rng))
+        for name, logits in [
+            ("Zipf-shaped (like a trained LM)", zipf * 1.5),
+            ("bench model's (random weights: flat)", model_logits),
+        ]
+    ]
+
+
+def _time_both_samplers(logits: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """(engine sampler ms, full-sort sampler ms) per token on these logits."""
     seen = np.arange(100)
-    rows = []
-    for name, logits in [("Zipf-shaped (like a trained LM)", zipf * 1.5), ("bench model's (random weights: flat)", model_logits)]:
 
-        def ours():
-            token = sample_token(logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0)
-            return log_softmax_at(logits, token)  # the engine reports a logprob with every token
+    def ours():
+        token = sample_token(logits, rng, seen_ids=seen, temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.0)
+        return log_softmax_at(logits, token)  # the engine reports a logprob with every token
 
-        rows.append((name, time_per_call(ours), time_per_call(lambda: full_sort_sampler(logits, rng, 0.8, 0.95), calls=20)))
-    return rows
+    def textbook():
+        return full_sort_sampler(logits, rng, 0.8, 0.95)
+
+    return time_per_call(ours), time_per_call(textbook, calls=20)
 
 
 def sampler_table(model_logits: np.ndarray) -> None:

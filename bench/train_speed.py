@@ -43,8 +43,9 @@ def measure(args: argparse.Namespace, approach: str) -> dict:
         return lm_loss(m, x) if fast_loss else m(x, labels=x).loss
 
     loss_fn = torch.compile(loss_of) if compiled else loss_of
-    batches = torch.randint(args.vocab, (args.warmup + args.steps, args.batch, args.context),
-                            generator=torch.Generator().manual_seed(1))
+    batches = torch.randint(
+        args.vocab, (args.warmup + args.steps, args.batch, args.context), generator=torch.Generator().manual_seed(1)
+    )
 
     def step(x):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -60,9 +61,13 @@ def measure(args: argparse.Namespace, approach: str) -> dict:
     for x in batches[args.warmup :]:
         step(x)
     seconds = time.perf_counter() - start
-    return {"approach": approach, "tokens_per_second": args.steps * args.batch * args.context / seconds,
-            "warmup_seconds": start - warm_start, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "approach": approach,
+        "tokens_per_second": args.steps * args.batch * args.context / seconds,
+        "warmup_seconds": start - warm_start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,16 +97,29 @@ def main(argv=None) -> None:
     runs: dict[str, list[dict]] = {name: [] for name in APPROACHES}
     for _ in range(args.repeats):
         for name in APPROACHES:
-            child = subprocess.run([sys.executable, "-m", "bench.train_speed", *own, "--only", name], capture_output=True, text=True, check=True)
+            child = subprocess.run(
+                [sys.executable, "-m", "bench.train_speed", *own, "--only", name],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[name].append(json.loads(child.stdout.strip().splitlines()[-1]))
-    print(f"shape: {args.n_layer} layers x {args.n_embd} wide, {args.n_head} heads, vocabulary {args.vocab}, "
-          f"batch {args.batch} x {args.context} tokens; {args.steps} timed steps after {args.warmup}, {args.repeats} rounds")
-    print(f"{'approach':<14} {'best tok/s':>11} {'median tok/s':>13} {'x fp32 (best)':>14} {'peak RSS MB':>12} {'warmup s':>9}")
+    print(
+        f"shape: {args.n_layer} layers x {args.n_embd} wide, {args.n_head} heads, vocabulary {args.vocab}, "
+        f"batch {args.batch} x {args.context} tokens; {args.steps} timed steps after {args.warmup}, "
+        f"{args.repeats} rounds"
+    )
+    print(
+        f"{'approach':<14} {'best tok/s':>11} {'median tok/s':>13} {'x fp32 (best)':>14} "
+        f"{'peak RSS MB':>12} {'warmup s':>9}"
+    )
     base = max(r["tokens_per_second"] for r in runs["fp32"])
     for name, results in runs.items():
         speeds = [r["tokens_per_second"] for r in results]
-        print(f"{name:<14} {max(speeds):>11.0f} {statistics.median(speeds):>13.0f} {max(speeds) / base:>14.2f} "
-              f"{max(r['peak_rss_mb'] for r in results):>12.0f} {min(r['warmup_seconds'] for r in results):>9.1f}")
+        print(
+            f"{name:<14} {max(speeds):>11.0f} {statistics.median(speeds):>13.0f} {max(speeds) / base:>14.2f} "
+            f"{max(r['peak_rss_mb'] for r in results):>12.0f} {min(r['warmup_seconds'] for r in results):>9.1f}"
+        )
 
 
 if __name__ == "__main__":

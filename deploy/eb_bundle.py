@@ -98,7 +98,9 @@ def bundle_members(repo: Path, model_dir: Path, frontend_dist: Path) -> dict[str
     for path in _walk(model_dir):
         members[f"{MODEL_ARCDIR}/{path.relative_to(model_dir).as_posix()}"] = path
     if not (frontend_dist / "index.html").is_file():
-        raise BundleError(f"{frontend_dist} has no index.html; build the front end (make frontend) or pass --frontend-dist")
+        raise BundleError(
+            f"{frontend_dist} has no index.html; build the front end (make frontend) or pass --frontend-dist"
+        )
     for path in _walk(frontend_dist):
         members[f"{FRONTEND_ARCDIR}/{path.relative_to(frontend_dist).as_posix()}"] = path
     return members
@@ -112,7 +114,9 @@ def _zip_info(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def build_bundle(output: Path, *, repo: Path = REPO, model_dir: Path | None = None, frontend_dist: Path | None = None) -> Path:
+def build_bundle(
+    output: Path, *, repo: Path = REPO, model_dir: Path | None = None, frontend_dist: Path | None = None
+) -> Path:
     """Write the source bundle zip to `output` and return its path."""
     repo = Path(repo)
     model_dir = Path(model_dir) if model_dir else repo / MODEL_ARCDIR
@@ -140,7 +144,9 @@ def build_bundle(output: Path, *, repo: Path = REPO, model_dir: Path | None = No
 def source_version(repo: Path = REPO) -> str:
     """Short git commit of the repo, with -dirty when tracked files differ from it."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
         dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=repo).returncode != 0
     except (OSError, subprocess.CalledProcessError) as error:
         raise BundleError(f"cannot read the git commit of {repo} ({error}); pass --version") from error
@@ -149,14 +155,22 @@ def source_version(repo: Path = REPO) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.eb_bundle", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=REPO / MODEL_ARCDIR, help="model directory to ship (default: %(default)s)")
-    parser.add_argument("--frontend-dist", type=Path, default=REPO / FRONTEND_ARCDIR, help="built front end (default: %(default)s)")
-    parser.add_argument("--output-dir", type=Path, default=REPO / "artifacts/eb", help="where the zip goes (default: %(default)s)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=REPO / MODEL_ARCDIR, help="model directory to ship (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--frontend-dist", type=Path, default=REPO / FRONTEND_ARCDIR, help="built front end (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=REPO / "artifacts/eb", help="where the zip goes (default: %(default)s)"
+    )
     parser.add_argument("--version", help="version in the file name (default: the git commit)")
     args = parser.parse_args(argv)
     try:
         version = args.version or source_version()
-        output = build_bundle(args.output_dir / f"{NAME}-{version}.zip", model_dir=args.model_dir, frontend_dist=args.frontend_dist)
+        output = build_bundle(
+            args.output_dir / f"{NAME}-{version}.zip", model_dir=args.model_dir, frontend_dist=args.frontend_dist
+        )
     except BundleError as error:
         print(f"eb_bundle: {error}", file=sys.stderr)
         return 2

@@ -19,10 +19,10 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -71,9 +71,15 @@ class DeployResult:
 def _find_environment(eb, application: str, environment: str) -> dict | None:
     # Filtered here as well as in the request: terminated environments keep their names for
     # an hour and must not count as existing.
-    response = eb.describe_environments(ApplicationName=application, EnvironmentNames=[environment], IncludeDeleted=False)
+    response = eb.describe_environments(
+        ApplicationName=application, EnvironmentNames=[environment], IncludeDeleted=False
+    )
     for env in response["Environments"]:
-        if env["EnvironmentName"] == environment and env.get("ApplicationName") == application and env["Status"] not in ("Terminating", "Terminated"):
+        if (
+            env["EnvironmentName"] == environment
+            and env.get("ApplicationName") == application
+            and env["Status"] not in ("Terminating", "Terminated")
+        ):
             return env
     return None
 
@@ -99,9 +105,14 @@ def _default_bucket(session, s3, region: str) -> str:
 
 def _pick_solution_stack(eb) -> str:
     stacks = eb.list_available_solution_stacks()["SolutionStacks"]
-    versions = [(tuple(int(x) for x in match.groups()), name) for name in stacks if (match := PLATFORM_PATTERN.match(name))]
+    versions = [
+        (tuple(int(x) for x in match.groups()), name) for name in stacks if (match := PLATFORM_PATTERN.match(name))
+    ]
     if not versions:
-        raise DeployError("no 'Amazon Linux 2023 ... running Python 3.11' platform is offered in this region; pass --solution-stack", 2)
+        raise DeployError(
+            "no 'Amazon Linux 2023 ... running Python 3.11' platform is offered in this region; pass --solution-stack",
+            2,
+        )
     return max(versions)[1]
 
 
@@ -120,7 +131,11 @@ def _wait_until_deployed(eb, request: DeployRequest, label: str, sleep: Callable
         if state == ("Ready", "Green", label):
             return env
         if time.monotonic() >= deadline:
-            hint = " (EB rolled back or the deployment failed; see `eb events` or the EB console)" if state[0] == "Ready" and state[2] != label else ""
+            hint = (
+                " (EB rolled back or the deployment failed; see `eb events` or the EB console)"
+                if state[0] == "Ready" and state[2] != label
+                else ""
+            )
             raise DeployError(
                 f"timed out after {request.timeout_s:g} s waiting for {request.environment} to be Ready and Green on "
                 f"version {label}; last seen: status {state[0]}, health {state[1]}, version {state[2]}{hint}"
@@ -144,18 +159,21 @@ def deploy(request: DeployRequest, *, sleep: Callable[[float], None] = time.slee
     # Everything that can refuse the deployment is checked before anything is uploaded.
     if not _application_exists(eb, request.application):
         if not request.create:
-            raise DeployError(f"application {request.application} does not exist in {region}; pass --create to create it", 2)
+            raise DeployError(
+                f"application {request.application} does not exist in {region}; pass --create to create it", 2
+            )
         eb.create_application(ApplicationName=request.application, Description="abstract-autocomplete")
         request.log(f"eb_deploy: created application {request.application}")
     existing = _find_environment(eb, request.application, request.environment)
     if existing is None and not request.create:
         raise DeployError(
             f"environment {request.environment} of application {request.application} does not exist in {region}; "
-            "pass --create to create it", 2
+            "pass --create to create it",
+            2,
         )
     solution_stack = request.solution_stack or (_pick_solution_stack(eb) if existing is None else None)
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     label = (request.version_label or f"{bundle.stem}-{stamp}")[:MAX_LABEL]
     bucket = request.bucket or _default_bucket(session, s3, region)
     key = f"{request.application}/{label}.zip"
@@ -175,16 +193,26 @@ def deploy(request: DeployRequest, *, sleep: Callable[[float], None] = time.slee
             EnvironmentName=request.environment,
             VersionLabel=label,
             SolutionStackName=solution_stack,
-            OptionSettings=[{"Namespace": "aws:autoscaling:launchconfiguration", "OptionName": "IamInstanceProfile", "Value": request.instance_profile}],
+            OptionSettings=[
+                {
+                    "Namespace": "aws:autoscaling:launchconfiguration",
+                    "OptionName": "IamInstanceProfile",
+                    "Value": request.instance_profile,
+                }
+            ],
         )
         request.log(f"eb_deploy: creating environment {request.environment} on {solution_stack}")
     else:
-        eb.update_environment(ApplicationName=request.application, EnvironmentName=request.environment, VersionLabel=label)
+        eb.update_environment(
+            ApplicationName=request.application, EnvironmentName=request.environment, VersionLabel=label
+        )
         request.log(f"eb_deploy: updating environment {request.environment} to {label}")
 
     env = _wait_until_deployed(eb, request, label, sleep)
     cname = env.get("CNAME", "")
-    request.log(f"eb_deploy: {request.environment} is Ready and Green on {label}" + (f": http://{cname}/" if cname else ""))
+    request.log(
+        f"eb_deploy: {request.environment} is Ready and Green on {label}" + (f": http://{cname}/" if cname else "")
+    )
     return DeployResult(label, bucket, key, existing is None, cname)
 
 
@@ -198,21 +226,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create", action="store_true", help="create the application and environment if missing")
     parser.add_argument("--version-label", help="application version label (default: bundle name + UTC time)")
     parser.add_argument("--solution-stack", help="platform for a new environment (default: newest AL2023 Python 3.11)")
-    parser.add_argument("--instance-profile", default=DEFAULT_INSTANCE_PROFILE, help="EC2 instance profile for a new environment (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds to wait for the environment to be healthy (default: %(default)s)")
+    parser.add_argument(
+        "--instance-profile",
+        default=DEFAULT_INSTANCE_PROFILE,
+        help="EC2 instance profile for a new environment (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1200.0,
+        help="seconds to wait for the environment to be healthy (default: %(default)s)",
+    )
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between status checks (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.poll <= 0:
         parser.error("--timeout and --poll must be > 0")
     request = DeployRequest(
-        application=args.application, environment=args.environment, bundle=args.bundle, region=args.region,
-        bucket=args.bucket, create=args.create, version_label=args.version_label, solution_stack=args.solution_stack,
-        instance_profile=args.instance_profile, timeout_s=args.timeout, poll_s=args.poll,
+        application=args.application,
+        environment=args.environment,
+        bundle=args.bundle,
+        region=args.region,
+        bucket=args.bucket,
+        create=args.create,
+        version_label=args.version_label,
+        solution_stack=args.solution_stack,
+        instance_profile=args.instance_profile,
+        timeout_s=args.timeout,
+        poll_s=args.poll,
     )
     try:
         deploy(request)
     except NoCredentialsError:
-        print("eb_deploy: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run `aws configure`", file=sys.stderr)
+        print(
+            "eb_deploy: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "or run `aws configure`",
+            file=sys.stderr,
+        )
         return 2
     except NoRegionError:
         print("eb_deploy: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION", file=sys.stderr)
@@ -222,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except ClientError as error:
         info = error.response.get("Error", {})
-        print(f"eb_deploy: AWS refused {error.operation_name}: {info.get('Code', '?')}: {info.get('Message', error)}", file=sys.stderr)
+        print(
+            f"eb_deploy: AWS refused {error.operation_name}: {info.get('Code', '?')}: {info.get('Message', error)}",
+            file=sys.stderr,
+        )
         return 1
     except (BotoCoreError, Boto3Error) as error:  # Boto3Error: S3UploadFailedError from upload_file
         print(f"eb_deploy: {error}", file=sys.stderr)

@@ -28,9 +28,9 @@ import json
 import lzma
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +51,9 @@ DOCUMENT_FEATURES = Features({"id": Value("string"), "text": Value("string")})
 
 @dataclass
 class Config:
-    inputs: list[str] = field(default_factory=lambda: ["runs/scrape"])  # JSONL(.gz/.xz) files, scrape dirs, or text halves *.txt(.gz/.xz)
+    inputs: list[str] = field(
+        default_factory=lambda: ["runs/scrape"]
+    )  # JSONL(.gz/.xz) files, scrape dirs, or text halves *.txt(.gz/.xz)
     output_dir: str = "runs/dataset"
     block_size: int = 1024  # tokens per packed training example (DistilGPT2's context length)
     tokenizer: str = "gpt2"  # "gpt2": GPT-2's 50,257-token BPE; "bpe": a byte-level BPE trained on the train split
@@ -59,7 +61,9 @@ class Config:
     validation_fraction: float = 0.01  # share of papers (by id hash) held out for validation
     test_fraction: float = 0.01  # share held out for the final evaluation
     max_documents: int | None = None  # keep only this many papers (a hash-chosen uniform subset), for quick runs
-    extra_train_inputs: list[str] | None = None  # more documents for TRAIN only (e.g. non-ML abstracts); any that repeat a paper above are dropped
+    extra_train_inputs: list[str] | None = (
+        None  # more documents for TRAIN only (e.g. non-ML abstracts); any that repeat a paper above are dropped
+    )
     num_proc: int = 1  # tokenizer processes; the Rust tokenizer already uses every core within one
     overwrite: bool = False
 
@@ -113,9 +117,13 @@ def _read_jsonl(path: Path) -> Iterator[Document]:
                 continue
             try:
                 row = json.loads(line)
-                yield Document(row.get("id") or None, normalise_whitespace(row["title"]), normalise_whitespace(row["abstract"]))
+                yield Document(
+                    row.get("id") or None, normalise_whitespace(row["title"]), normalise_whitespace(row["abstract"])
+                )
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise StageError(f"{path}:{number} is not an abstract record with title and abstract ({exc!r})") from None
+                raise StageError(
+                    f"{path}:{number} is not an abstract record with title and abstract ({exc!r})"
+                ) from None
 
 
 def _read_text_halves(path: Path) -> Iterator[Document]:
@@ -135,7 +143,9 @@ def read_documents(source: str | Path) -> Iterator[Document]:
     if path.is_dir():
         path = path / ABSTRACTS_FILE
     if not path.is_file():
-        raise StageError(f"input {source} does not exist (expected a JSONL file, a scrape output directory or a .txt file)")
+        raise StageError(
+            f"input {source} does not exist (expected a JSONL file, a scrape output directory or a .txt file)"
+        )
     form = path.name.removesuffix(".gz").removesuffix(".xz")
     if form.endswith((".jsonl", ".json")):
         return _read_jsonl(path)
@@ -212,8 +222,15 @@ def tokenize(documents: Dataset, tokenizer, num_proc: int, desc: str) -> Dataset
 
     # Worker processes pay off only with a few batches each; small splits stay in this process.
     workers = min(num_proc, len(documents) // TOKENIZE_BATCH)
-    return documents.map(encode, batched=True, batch_size=TOKENIZE_BATCH, num_proc=workers if workers > 1 else None,
-                         remove_columns=documents.column_names, features=TOKEN_FEATURES, desc=desc)
+    return documents.map(
+        encode,
+        batched=True,
+        batch_size=TOKENIZE_BATCH,
+        num_proc=workers if workers > 1 else None,
+        remove_columns=documents.column_names,
+        features=TOKEN_FEATURES,
+        desc=desc,
+    )
 
 
 def pack(tokenized: Dataset, block_size: int) -> tuple[Dataset, int, int]:
@@ -224,7 +241,9 @@ def pack(tokenized: Dataset, block_size: int) -> tuple[Dataset, int, int]:
         column = tokenized.data.column("input_ids").combine_chunks()
         stream = column.flatten().to_numpy(zero_copy_only=False).astype(np.int32)  # [tokens]
     n_blocks = len(stream) // block_size
-    blocks = pa.FixedSizeListArray.from_arrays(pa.array(stream[: n_blocks * block_size]), block_size)  # [n_blocks, block_size]
+    blocks = pa.FixedSizeListArray.from_arrays(
+        pa.array(stream[: n_blocks * block_size]), block_size
+    )  # [n_blocks, block_size]
     return Dataset(pa.table({"input_ids": blocks})), len(stream), len(stream) - n_blocks * block_size
 
 
@@ -256,10 +275,14 @@ def run(config: Config) -> Path:
         splits["train"] = sorted(splits["train"] + extra, key=lambda d: (d.position, d.split_key))
 
     seconds = {"read": lap()}
-    texts = DatasetDict({
-        name: Dataset.from_dict({"id": [d.id for d in docs], "text": [d.text for d in docs]}, features=DOCUMENT_FEATURES)
-        for name, docs in splits.items()
-    })
+    texts = DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {"id": [d.id for d in docs], "text": [d.text for d in docs]}, features=DOCUMENT_FEATURES
+            )
+            for name, docs in splits.items()
+        }
+    )
     tokenizer = build_tokenizer(config, [d.text for d in splits["train"]])
     seconds["tokenizer"] = lap()
     packed, per_split = {}, {}
@@ -268,10 +291,16 @@ def run(config: Config) -> Path:
         packed[name], tokens, dropped = pack(tokenized, config.block_size)
         fraction = {"train": 1, "validation": config.validation_fraction, "test": config.test_fraction}[name]
         if fraction > 0 and len(packed[name]) == 0:
-            raise StageError(f"the {name} split has {tokens} tokens, less than one block of {config.block_size}; "
-                             f"use more documents, a smaller block_size or a larger {name}_fraction")
-        per_split[name] = {"documents": len(splits[name]), "tokens": tokens, "blocks": len(packed[name]),
-                           "tokens_dropped": dropped}
+            raise StageError(
+                f"the {name} split has {tokens} tokens, less than one block of {config.block_size}; "
+                f"use more documents, a smaller block_size or a larger {name}_fraction"
+            )
+        per_split[name] = {
+            "documents": len(splits[name]),
+            "tokens": tokens,
+            "blocks": len(packed[name]),
+            "tokens_dropped": dropped,
+        }
     per_split["train"]["extra_documents"] = len(extra)
     seconds["tokenize_and_pack"] = lap()
 
@@ -279,18 +308,25 @@ def run(config: Config) -> Path:
     _save(texts, out / "documents")
     save_tokenizer(out / "tokenizer", tokenizer)
     seconds["save"] = lap()
-    write_metrics(out, {
-        "splits": per_split,
-        "documents": sum(s["documents"] for s in per_split.values()),
-        "tokens": sum(s["tokens"] for s in per_split.values()),
-        "block_size": config.block_size,
-        "tokenizer": {"kind": config.tokenizer, "vocab_size": len(tokenizer), "end_of_text_id": end_of_text_id(tokenizer)},
-        "inputs": list(config.inputs),
-        "extra_train_inputs": list(config.extra_train_inputs or []),
-        "validation_fraction": config.validation_fraction,
-        "test_fraction": config.test_fraction,
-        "counts": dict(counts),
-        "seconds": {**seconds, "total": round(clock[-1] - clock[0], 2)},
-        "config": dataclasses.asdict(config),
-    })
+    write_metrics(
+        out,
+        {
+            "splits": per_split,
+            "documents": sum(s["documents"] for s in per_split.values()),
+            "tokens": sum(s["tokens"] for s in per_split.values()),
+            "block_size": config.block_size,
+            "tokenizer": {
+                "kind": config.tokenizer,
+                "vocab_size": len(tokenizer),
+                "end_of_text_id": end_of_text_id(tokenizer),
+            },
+            "inputs": list(config.inputs),
+            "extra_train_inputs": list(config.extra_train_inputs or []),
+            "validation_fraction": config.validation_fraction,
+            "test_fraction": config.test_fraction,
+            "counts": dict(counts),
+            "seconds": {**seconds, "total": round(clock[-1] - clock[0], 2)},
+            "config": dataclasses.asdict(config),
+        },
+    )
     return out

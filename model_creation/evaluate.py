@@ -26,7 +26,14 @@ from backend.generation_contract import default as contract_default
 from model_creation.model_card import render_model_card, render_report
 from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import Perplexity, document_ids, gpt2_token_count, perplexity, torch_logits_fn
-from model_creation.stage_dir import StageError, copy_stage_files, prepare_output_dir, read_metrics, require_finished, write_metrics
+from model_creation.stage_dir import (
+    StageError,
+    copy_stage_files,
+    prepare_output_dir,
+    read_metrics,
+    require_finished,
+    write_metrics,
+)
 from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer
 from model_creation.training.loss_curve import read_log, training_stretches
 
@@ -79,20 +86,11 @@ def _latency(model_path: Path, prompt_ids: list[int], config: Config) -> dict:
     return {**best, "new_tokens": config.latency_new_tokens, "prompt_tokens": len(prompt_ids)}
 
 
-def run(config: Config) -> Path:
-    quantize_dir = require_finished(Path(config.quantize_dir), "quantize")
-    export_dir = _upstream(config.export_dir, quantize_dir, "export")
-    train_dir = _upstream(config.train_dir, export_dir, "train")
-    dataset_dir = _upstream(config.dataset_dir, train_dir, "dataset")
-    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
-
-    import torch
+def _test_documents(config: Config, quantize_dir: Path, dataset_dir: Path):
+    """(the model's tokenizer, the split's documents as model token ids, each text's GPT-2 token count)."""
     from datasets import load_from_disk
     from tokenizers import Tokenizer
-    from transformers import GPT2LMHeadModel
 
-    model_config = json.loads((quantize_dir / "config.json").read_text())
-    context = model_config["n_positions"]
     tokenizer = Tokenizer.from_file(str(quantize_dir / "tokenizer.json"))
     split = load_from_disk(str(dataset_dir / "documents"))[config.split]
     if config.max_documents > 0:
@@ -101,29 +99,116 @@ def run(config: Config) -> Path:
     documents = [document_ids(tokenizer, text) for text in tqdm(texts, desc="tokenize")]
     gpt2 = load_gpt2_tokenizer()
     gpt2_counts = [gpt2_token_count(gpt2, text) for text in texts]
+    return tokenizer, documents, gpt2_counts
+
+
+def _score(
+    config: Config, models: dict[str, Path], documents: list[list[int]], gpt2_counts: list[int], context: int
+) -> tuple[dict[str, Perplexity], float, str]:
+    """Perplexity of the PyTorch, fp32 and int8 models over the documents: (scores, seconds, torch device)."""
+    import torch
+    from transformers import GPT2LMHeadModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = GPT2LMHeadModel.from_pretrained(train_dir).to(device).eval()
-    int8_path, fp32_path = quantize_dir / "model.onnx", export_dir / "model.onnx"
+    model = GPT2LMHeadModel.from_pretrained(models["pytorch"]).to(device).eval()
     logits_fns = {
         "pytorch": torch_logits_fn(model),
-        "onnx_fp32": OnnxDecoder(fp32_path, config.intra_op_threads).logits,
-        "onnx_int8": OnnxDecoder(int8_path, config.intra_op_threads).logits,
+        "onnx_fp32": OnnxDecoder(models["onnx_fp32"], config.intra_op_threads).logits,
+        "onnx_int8": OnnxDecoder(models["onnx_int8"], config.intra_op_threads).logits,
     }
     start = time.perf_counter()
     scored: dict[str, Perplexity] = {
-        name: perplexity(fn, tqdm(documents, desc=f"ppl {name}"), context, gpt2_counts) for name, fn in logits_fns.items()
+        name: perplexity(fn, tqdm(documents, desc=f"ppl {name}"), context, gpt2_counts)
+        for name, fn in logits_fns.items()
     }
-    perplexity_seconds = time.perf_counter() - start
+    return scored, time.perf_counter() - start, device
 
-    latency_ids = [end_of_text_id(tokenizer)] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
-    # Sample completions come from the serving engine itself: what the model card shows is what users get.
+
+def _samples(config: Config, quantize_dir: Path) -> list[dict]:
+    """Greedy and sampled completions of each sample prompt, from the serving engine itself: what the
+    model card shows is what users get."""
     engine = Engine.load(quantize_dir, intra_op_threads=1)
     greedy = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=0)
-    sampled = GenerationParams(max_new_tokens=config.sample_new_tokens, temperature=config.sample_temperature,
-                               top_p=config.sample_top_p, seed=config.sample_seed)
-    samples = [{"prompt": prompt, "greedy": engine.generate(prompt, greedy).completions[0].text,
-                "sampled": engine.generate(prompt, sampled).completions[0].text} for prompt in config.sample_prompts]
+    sampled = GenerationParams(
+        max_new_tokens=config.sample_new_tokens,
+        temperature=config.sample_temperature,
+        top_p=config.sample_top_p,
+        seed=config.sample_seed,
+    )
+    return [
+        {
+            "prompt": prompt,
+            "greedy": engine.generate(prompt, greedy).completions[0].text,
+            "sampled": engine.generate(prompt, sampled).completions[0].text,
+        }
+        for prompt in config.sample_prompts
+    ]
+
+
+def _write(out: Path, config: Config, result: dict, dirs: dict[str, Path]) -> None:
+    """The model directory: the quantize stage's files, loss curve, eval.json, report.md, model card, metrics."""
+    quantize_dir, train_dir = dirs["quantize"], dirs["train"]
+    copy_stage_files(quantize_dir, out)
+    has_curve = (train_dir / "loss_curve.png").exists()
+    if has_curve:
+        shutil.copyfile(train_dir / "loss_curve.png", out / "loss_curve.png")
+    train_metrics = read_metrics(train_dir)
+    dataset_metrics = read_metrics(dirs["dataset"])
+    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "report.md").write_text(render_report(result))
+    stretches = (
+        training_stretches(
+            read_log(train_dir / "log.jsonl"),
+            train_metrics.get("tokens_seen", 0),
+            train_metrics.get("wall_seconds", 0.0),
+        )
+        if (train_dir / "log.jsonl").exists()
+        else []
+    )
+    card = render_model_card(
+        result,
+        train_metrics,
+        dataset_metrics,
+        has_curve,
+        notes=config.notes,
+        name=out.resolve().name,
+        stretches=stretches,
+    )
+    (out / "README.md").write_text(card)
+    write_metrics(
+        out,
+        {
+            "stage": "evaluate",
+            "input_dir": str(quantize_dir.resolve()),
+            "config": dataclasses.asdict(config),
+            "quantization": "int8",
+            "perplexity_per_gpt2_token": result["perplexity_per_gpt2_token"],
+            "perplexity": result["perplexity"],
+            "int8_perplexity_increase": result["int8_perplexity_increase"],
+            "decode_ms_per_token_int8": result["latency"]["onnx_int8"]["per_token_ms"],
+            "onnx_size_bytes": result["size_bytes"]["onnx_int8"],
+            "parameters": train_metrics.get("parameters"),
+        },
+    )
+
+
+def run(config: Config) -> Path:
+    quantize_dir = require_finished(Path(config.quantize_dir), "quantize")
+    export_dir = _upstream(config.export_dir, quantize_dir, "export")
+    train_dir = _upstream(config.train_dir, export_dir, "train")
+    dataset_dir = _upstream(config.dataset_dir, train_dir, "dataset")
+    dirs = {"quantize": quantize_dir, "export": export_dir, "train": train_dir, "dataset": dataset_dir}
+    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
+
+    model_config = json.loads((quantize_dir / "config.json").read_text())
+    context = model_config["n_positions"]
+    tokenizer, documents, gpt2_counts = _test_documents(config, quantize_dir, dataset_dir)
+    int8_path, fp32_path = quantize_dir / "model.onnx", export_dir / "model.onnx"
+    models = {"pytorch": train_dir, "onnx_fp32": fp32_path, "onnx_int8": int8_path}
+    scored, perplexity_seconds, device = _score(config, models, documents, gpt2_counts, context)
+
+    latency_ids = [end_of_text_id(tokenizer)] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
+    samples = _samples(config, quantize_dir)
 
     result = {
         "split": config.split,
@@ -149,38 +234,13 @@ def run(config: Config) -> Path:
             "onnx_int8": int8_path.stat().st_size,
         },
         "quantization_variant": read_metrics(quantize_dir).get("chosen"),
-        "sampling": {"temperature": config.sample_temperature, "top_p": config.sample_top_p, "seed": config.sample_seed},
-        "samples": samples,
-        "dirs": {"quantize": str(quantize_dir.resolve()), "export": str(export_dir.resolve()),
-                 "train": str(train_dir.resolve()), "dataset": str(dataset_dir.resolve())},
-    }
-
-    copy_stage_files(quantize_dir, out)
-    has_curve = (train_dir / "loss_curve.png").exists()
-    if has_curve:
-        shutil.copyfile(train_dir / "loss_curve.png", out / "loss_curve.png")
-    train_metrics = read_metrics(train_dir)
-    dataset_metrics = read_metrics(dataset_dir)
-    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "report.md").write_text(render_report(result))
-    stretches = training_stretches(read_log(train_dir / "log.jsonl"), train_metrics.get("tokens_seen", 0),
-                                   train_metrics.get("wall_seconds", 0.0)) if (train_dir / "log.jsonl").exists() else []
-    card = render_model_card(result, train_metrics, dataset_metrics, has_curve, notes=config.notes,
-                             name=out.resolve().name, stretches=stretches)
-    (out / "README.md").write_text(card)
-    write_metrics(
-        out,
-        {
-            "stage": "evaluate",
-            "input_dir": str(quantize_dir.resolve()),
-            "config": dataclasses.asdict(config),
-            "quantization": "int8",
-            "perplexity_per_gpt2_token": result["perplexity_per_gpt2_token"],
-            "perplexity": result["perplexity"],
-            "int8_perplexity_increase": result["int8_perplexity_increase"],
-            "decode_ms_per_token_int8": result["latency"]["onnx_int8"]["per_token_ms"],
-            "onnx_size_bytes": result["size_bytes"]["onnx_int8"],
-            "parameters": train_metrics.get("parameters"),
+        "sampling": {
+            "temperature": config.sample_temperature,
+            "top_p": config.sample_top_p,
+            "seed": config.sample_seed,
         },
-    )
+        "samples": samples,
+        "dirs": {stage: str(path.resolve()) for stage, path in dirs.items()},
+    }
+    _write(out, config, result, dirs)
     return out

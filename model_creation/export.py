@@ -4,8 +4,9 @@ optimum's exporter (task text-generation-with-past) writes the graph, config.jso
 generation_config.json; we then store the tied embedding once (see onnx_graph/tied_weights),
 add the optional `logits_start` input that lets serving run the LM head on the last position
 only (see onnx_graph/logits_start), make sure the tokenizer files are beside the model, and
-check the ONNX graph against the PyTorch model it came from: largest absolute logit difference and identical greedy tokens for a few
-prompts. A failed logit check stops the stage, since every later stage would inherit the bug.
+check the ONNX graph against the PyTorch model it came from: largest absolute logit difference and
+identical greedy tokens for a few prompts. A failed logit check stops the stage, since every later
+stage would inherit the bug.
 """
 
 from __future__ import annotations

@@ -26,8 +26,10 @@ MODELS = (("pytorch", "PyTorch (fp32)"), ("onnx_fp32", "ONNX fp32"), ("onnx_int8
 def metrics_table(result: dict) -> str:
     ppl, sizes, latency = result["perplexity"], result["size_bytes"], result["latency"]
     per_gpt2 = result.get("perplexity_per_gpt2_token") or {}
-    rows = ["| model | test perplexity per GPT-2 token | per model token | file size | decode ms/token (1 thread) |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| model | test perplexity per GPT-2 token | per model token | file size | decode ms/token (1 thread) |",
+        "|---|---|---|---|---|",
+    ]
     for key, label in MODELS:
         decode = _num(latency[key]["per_token_ms"]) if key in latency else "n/a"
         rows.append(f"| {label} | {_num(per_gpt2.get(key))} | {_num(ppl[key])} | {_mb(sizes.get(key))} | {decode} |")
@@ -37,8 +39,10 @@ def metrics_table(result: dict) -> str:
 def _samples(result: dict) -> str:
     """Prompt in bold, completion after it; newlines flattened so each sample stays one list item."""
     sampling = result["sampling"]
-    lines = [f"Greedy, and sampled with temperature {sampling['temperature']}, top_p {sampling['top_p']}, "
-             f"seed {sampling['seed']}; the prompt is in bold.\n"]
+    lines = [
+        f"Greedy, and sampled with temperature {sampling['temperature']}, top_p {sampling['top_p']}, "
+        f"seed {sampling['seed']}; the prompt is in bold.\n"
+    ]
     for sample in result["samples"]:
         greedy, sampled = (sample[k].replace("\n", " ") for k in ("greedy", "sampled"))
         lines.append(f"- greedy: **{sample['prompt']}**{greedy}")
@@ -53,7 +57,8 @@ def render_report(result: dict) -> str:
         f"`{result['split']}` split; each document alone as `<|endoftext|> title\\n abstract <|endoftext|>`, "
         f"with a sliding window (stride {result['context_length'] // 2}) over those longer than the "
         f"{result['context_length']}-token context. Per GPT-2 token: the same summed loss divided by "
-        f"each text's GPT-2 token count + 1 ({_num(result.get('gpt2_tokens'))} in all), comparable across tokenizers.\n\n"
+        f"each text's GPT-2 token count + 1 ({_num(result.get('gpt2_tokens'))} in all), "
+        "comparable across tokenizers.\n\n"
         f"{metrics_table(result)}\n\n"
         f"int8 vs fp32 perplexity change: {100 * result['int8_perplexity_increase']:+.2f}%. "
         f"Quantization variant kept: `{result['quantization_variant']}`.\n"
@@ -71,13 +76,19 @@ def _vocabulary(result: dict, dataset: dict | None) -> str:
 def _optimiser(config: dict) -> str:
     name = "Muon for the blocks' weight matrices + AdamW for the rest" if config.get("optimizer") == "muon" else "AdamW"
     if config.get("schedule") == "wsd":
-        schedule = (f"warmup-stable-decay: {config.get('warmup_steps')} warmup steps, a constant rate, then "
-                    f"{config.get('decay_steps')} steps of linear decay to {config.get('min_lr_ratio')} of the peak")
+        schedule = (
+            f"warmup-stable-decay: {config.get('warmup_steps')} warmup steps, a constant rate, then "
+            f"{config.get('decay_steps')} steps of linear decay to {config.get('min_lr_ratio')} of the peak"
+        )
     else:
-        schedule = (f"{config.get('warmup_steps')} warmup steps, cosine decay to {config.get('min_lr_ratio')} of the peak")
-    return (f"- Optimiser: {name} (betas {config.get('beta1')}/{config.get('beta2')}, weight decay "
-            f"{config.get('weight_decay')} on matrices), peak learning rate {config.get('learning_rate')}, {schedule}; "
-            f"gradient clipping {config.get('grad_clip')}, dropout {config.get('dropout')}.")
+        schedule = (
+            f"{config.get('warmup_steps')} warmup steps, cosine decay to {config.get('min_lr_ratio')} of the peak"
+        )
+    return (
+        f"- Optimiser: {name} (betas {config.get('beta1')}/{config.get('beta2')}, weight decay "
+        f"{config.get('weight_decay')} on matrices), peak learning rate {config.get('learning_rate')}, {schedule}; "
+        f"gradient clipping {config.get('grad_clip')}, dropout {config.get('dropout')}."
+    )
 
 
 def _stretches(stretches: list[dict]) -> str:
@@ -85,31 +96,51 @@ def _stretches(stretches: list[dict]) -> str:
         return ""
     rows = ["| stretch | from step | tokens | hours | |", "|---|---|---|---|---|"]
     for number, stretch in enumerate(stretches, start=1):
-        rows.append(f"| {number} | {_num(stretch['start_step'])} | {_num(stretch['tokens'])} | "
-                    f"{stretch['seconds'] / 3600:.2f} | {'decay' if stretch['decay'] else ''} |")
-    return "\n\nThe run in stretches (each an invocation of the train stage; resumed ones continue the same run):\n\n" + "\n".join(rows) + "\n"
+        rows.append(
+            f"| {number} | {_num(stretch['start_step'])} | {_num(stretch['tokens'])} | "
+            f"{stretch['seconds'] / 3600:.2f} | {'decay' if stretch['decay'] else ''} |"
+        )
+    return (
+        "\n\nThe run in stretches (each an invocation of the train stage; resumed ones continue the same run):\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
-def render_model_card(result: dict, train: dict, dataset: dict | None, has_loss_curve: bool, notes: str = "",
-                      name: str = "distilgpt2-arxiv", stretches: list[dict] | None = None) -> str:
+def render_model_card(
+    result: dict,
+    train: dict,
+    dataset: dict | None,
+    has_loss_curve: bool,
+    notes: str = "",
+    name: str = "distilgpt2-arxiv",
+    stretches: list[dict] | None = None,
+) -> str:
     config = train.get("config", {})
     hours = (train.get("wall_seconds") or 0) / 3600
     recipe = [
         f"- Architecture: GPT-2: {config.get('n_layer')} layers, {config.get('n_embd')} wide, "
-        f"{config.get('n_head')} heads, {config.get('n_positions')}-token context; vocabulary: {_vocabulary(result, dataset)}; "
+        f"{config.get('n_head')} heads, {config.get('n_positions')}-token context; "
+        f"vocabulary: {_vocabulary(result, dataset)}; "
         f"{_num(train.get('parameters'))} parameters.",
-        f"- Initialisation: {config.get('init')}" + (f" from `{config.get('base')}`" if config.get("init") == "pretrained" else "") + ".",
+        f"- Initialisation: {config.get('init')}"
+        + (f" from `{config.get('base')}`" if config.get("init") == "pretrained" else "")
+        + ".",
         _optimiser(config),
-        f"- Batch: {config.get('batch_size')} x {config.get('block_size')} tokens x {config.get('grad_accum')} accumulation steps.",
+        f"- Batch: {config.get('batch_size')} x {config.get('block_size')} tokens "
+        f"x {config.get('grad_accum')} accumulation steps.",
         f"- Run: {_num(train.get('steps'))} steps, {_num(train.get('tokens_seen'))} tokens, "
-        f"{hours:.2f} hours on {train.get('device')} ({train.get('precision')}); last stretch stopped by {train.get('stop_reason')}."
-        + _stretches(stretches or []),
+        f"{hours:.2f} hours on {train.get('device')} ({train.get('precision')}); "
+        f"last stretch stopped by {train.get('stop_reason')}." + _stretches(stretches or []),
         f"- Final validation loss {_num(train.get('final_val_loss'), 3)} nats per model token "
-        f"(perplexity {_num(train.get('final_val_ppl'))}; per GPT-2 token {_num(train.get('final_val_ppl_per_gpt2_token'))}).",
+        f"(perplexity {_num(train.get('final_val_ppl'))}; "
+        f"per GPT-2 token {_num(train.get('final_val_ppl_per_gpt2_token'))}).",
     ]
     data_lines = ["arXiv abstracts of machine-learning papers (title, newline, abstract per document)."]
     if dataset:
-        shown = {k: v for k, v in dataset.items() if isinstance(v, (int, float, str)) and k not in ("stage", "input_dir")}
+        shown = {
+            k: v for k, v in dataset.items() if isinstance(v, (int, float, str)) and k not in ("stage", "input_dir")
+        }
         data_lines += [f"- {key}: {_num(value)}" for key, value in sorted(shown.items())]
     curve = "\n![Training and validation loss](loss_curve.png)\n" if has_loss_curve else ""
     about = f"\n## About this build\n\n{notes.strip()}\n" if notes.strip() else ""
@@ -141,11 +172,11 @@ unattended publication, and not a source of citations, numbers or claims.
 {curve}
 ## Evaluation
 
-Perplexity over {result['documents']:,} documents ({result['tokens']:,} predicted tokens) of the
-`{result['split']}` split, one definition for all three models (see `model_creation/perplexity.py`):
+Perplexity over {result["documents"]:,} documents ({result["tokens"]:,} predicted tokens) of the
+`{result["split"]}` split, one definition for all three models (see `model_creation/perplexity.py`):
 whole documents, a sliding window over those longer than the context. Per GPT-2 token divides the
 same summed loss by the texts' GPT-2 token counts, so models with different tokenizers compare.
-Decode latency: greedy, KV cache, batch 1, one CPU thread, {result['latency']['new_tokens']} new tokens.
+Decode latency: greedy, KV cache, batch 1, one CPU thread, {result["latency"]["new_tokens"]} new tokens.
 
 {metrics_table(result)}
 
@@ -157,6 +188,6 @@ Decode latency: greedy, KV cache, batch 1, one CPU thread, {result['latency']['n
 - It imitates the style of abstracts; it has no knowledge of whether what it writes is true.
   Invented results, numbers, dataset names and citations are to be expected.
 - Trained on English arXiv ML abstracts only; other domains and languages degrade quickly.
-- Context is {result['context_length']} tokens; longer inputs are cut to their most recent tokens.
+- Context is {result["context_length"]} tokens; longer inputs are cut to their most recent tokens.
 - It inherits the biases of the arXiv corpus (topics, phrasing, over-represented subfields).
 """

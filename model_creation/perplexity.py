@@ -77,8 +77,12 @@ def document_nll(logits_fn: LogitsFn, ids: list[int], context: int | None = None
     return total
 
 
-def perplexity(logits_fn: LogitsFn, documents: Iterable[list[int]], context: int | None = None,
-               gpt2_tokens: Iterable[int] | None = None) -> Perplexity:
+def perplexity(
+    logits_fn: LogitsFn,
+    documents: Iterable[list[int]],
+    context: int | None = None,
+    gpt2_tokens: Iterable[int] | None = None,
+) -> Perplexity:
     """Perplexity of `documents` (framed ids); `gpt2_tokens` pairs each with its gpt2_token_count."""
     counts = iter(gpt2_tokens) if gpt2_tokens is not None else None
     total_nll, total_tokens, total_gpt2, count = 0.0, 0, 0, 0
@@ -94,8 +98,14 @@ def perplexity(logits_fn: LogitsFn, documents: Iterable[list[int]], context: int
         raise ValueError("perplexity needs at least one document of two or more tokens")
     mean = total_nll / total_tokens
     per_gpt2 = math.exp(total_nll / total_gpt2) if counts is not None and total_gpt2 else None
-    return Perplexity(perplexity=math.exp(mean), mean_nll=mean, tokens=total_tokens, documents=count,
-                      perplexity_per_gpt2_token=per_gpt2, gpt2_tokens=total_gpt2 if counts is not None else None)
+    return Perplexity(
+        perplexity=math.exp(mean),
+        mean_nll=mean,
+        tokens=total_tokens,
+        documents=count,
+        perplexity_per_gpt2_token=per_gpt2,
+        gpt2_tokens=total_gpt2 if counts is not None else None,
+    )
 
 
 def torch_logits_fn(model) -> LogitsFn:

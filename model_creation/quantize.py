@@ -86,14 +86,17 @@ def write_optimized_graph(source: Path, target: Path, model_config: dict, probe:
     fuse_attention(optimized.model, model_config)
     optimized.save_model_to_file(str(target))
     before, after = onnx.load(source, load_external_data=False), onnx.load(target, load_external_data=False)
-    names = lambda g: ([i.name for i in g.graph.input], [o.name for o in g.graph.output])  # noqa: E731
-    if names(before) != names(after):
+    if _io_names(before) != _io_names(after):
         raise StageError("graph optimization changed the model's inputs or outputs")
     original, fused = OnnxDecoder(source), OnnxDecoder(target)
     logit_diff = float(np.abs(original.logits(probe) - fused.logits(probe)).max())
     cache_diff = kv_cache_max_diff(fused, probe, prefix=max(1, len(probe) // 2))
     if max(logit_diff, cache_diff) > 1e-3:
         raise StageError(f"graph optimization changed the logits (by {logit_diff:.3g}) or KV cache ({cache_diff:.3g})")
+
+
+def _io_names(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    return [i.name for i in model.graph.input], [o.name for o in model.graph.output]
 
 
 def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str, activations: str) -> list[str]:
@@ -118,11 +121,11 @@ def _quantize(source: Path, target: Path, per_channel: bool, weight_type: str, a
 def _score(model_path: Path, documents: list[list[int]], reference: list[np.ndarray] | None) -> dict:
     decoder = OnnxDecoder(model_path)
     logits = [decoder.logits(ids) for ids in documents]
-    by_ids = dict(zip(map(tuple, documents), logits))
+    by_ids = dict(zip(map(tuple, documents), logits, strict=True))
     result = perplexity(lambda ids: by_ids[tuple(ids)], documents)
     scored = {"perplexity": result.perplexity, "mean_nll": result.mean_nll, "tokens": result.tokens}
     if reference is not None:
-        scored["max_abs_logit_diff"] = float(max(np.abs(a - b).max() for a, b in zip(logits, reference)))
+        scored["max_abs_logit_diff"] = float(max(np.abs(a - b).max() for a, b in zip(logits, reference, strict=True)))
     return scored, logits
 
 
@@ -159,7 +162,9 @@ def run(config: Config) -> Path:
                         write_optimized_graph(fp32_path, source, model_config, documents[0])
                 target = scratch / f"{name}.onnx"
                 per_channel = name.endswith("per-channel")
-                entry["weights_made_signed"] = _quantize(source, target, per_channel, config.weight_type, config.activations)
+                entry["weights_made_signed"] = _quantize(
+                    source, target, per_channel, config.weight_type, config.activations
+                )
                 scored, _ = _score(target, documents, reference)
                 entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
                 entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1

@@ -19,7 +19,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import arxiv
@@ -81,7 +81,9 @@ class TimeoutSession(requests.Session):
 
 
 def make_client(config: Config) -> arxiv.Client:
-    client = arxiv.Client(page_size=config.page_size, delay_seconds=config.delay_seconds, num_retries=config.num_retries)
+    client = arxiv.Client(
+        page_size=config.page_size, delay_seconds=config.delay_seconds, num_retries=config.num_retries
+    )
     # arxiv 4.x builds a bare requests.Session and offers no hook to replace it.
     client._session = TimeoutSession(config.timeout_seconds)
     return client
@@ -117,7 +119,7 @@ def validate(config: Config) -> None:
 
 
 def _end_day(config: Config) -> date:
-    return _parse_day(config.end_date, "end_date") if config.end_date else datetime.now(timezone.utc).date()
+    return _parse_day(config.end_date, "end_date") if config.end_date else datetime.now(UTC).date()
 
 
 def date_windows(start: date, end: date, days: int) -> list[tuple[date, date]]:
@@ -143,11 +145,15 @@ def planned_searches(config: Config) -> list[tuple[arxiv.Search, bool]]:
         # An open-ended query keeps growing, so it is always fetched again (known ids are skipped).
         search = arxiv.Search(query=config.query or "", id_list=config.id_list, max_results=config.max_results, **sort)
         return [(search, False)]
-    settled_before = datetime.now(timezone.utc).date() - timedelta(days=ANNOUNCEMENT_LAG_DAYS)
+    settled_before = datetime.now(UTC).date() - timedelta(days=ANNOUNCEMENT_LAG_DAYS)
     return [
-        (arxiv.Search(query=window_query(config.categories, first, last), max_results=config.max_results, **sort),
-         last < settled_before)
-        for first, last in date_windows(_parse_day(config.start_date, "start_date"), _end_day(config), config.window_days)
+        (
+            arxiv.Search(query=window_query(config.categories, first, last), max_results=config.max_results, **sort),
+            last < settled_before,
+        )
+        for first, last in date_windows(
+            _parse_day(config.start_date, "start_date"), _end_day(config), config.window_days
+        )
     ]
 
 
@@ -201,7 +207,9 @@ def load_existing(path: Path, paper_filter: PaperFilter) -> int:
         try:
             paper_filter.remember(json.loads(line))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise StageError(f"{path}:{number} is not a paper record ({exc}); fix or delete the file to resume") from None
+            raise StageError(
+                f"{path}:{number} is not a paper record ({exc}); fix or delete the file to resume"
+            ) from None
     return len(lines)
 
 
@@ -220,7 +228,9 @@ def api_error_detail(response: requests.Response | None) -> str:
     if response is None:
         return "no response"
     try:
-        summary = ET.fromstring(response.content).find("{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}summary")
+        summary = ET.fromstring(response.content).find(
+            "{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}summary"
+        )
     except ET.ParseError:
         summary = None
     return summary.text.strip() if summary is not None and summary.text else response.text[:200]
@@ -275,14 +285,17 @@ def run(config: Config) -> Path:
             if settles and exhausted:
                 completed.add(search.query)
                 _write_progress(progress, completed)
-    write_metrics(out, {
-        "fetched": fetched,
-        "kept": kept,
-        "dropped": dict(dropped),
-        "total_in_file": already + kept,
-        "already_in_file": already,
-        "searches_run": len(todo),
-        "searches_skipped_complete": len(searches) - len(todo),
-        "config": dataclasses.asdict(config),
-    })
+    write_metrics(
+        out,
+        {
+            "fetched": fetched,
+            "kept": kept,
+            "dropped": dict(dropped),
+            "total_in_file": already + kept,
+            "already_in_file": already,
+            "searches_run": len(todo),
+            "searches_skipped_complete": len(searches) - len(todo),
+            "config": dataclasses.asdict(config),
+        },
+    )
     return out

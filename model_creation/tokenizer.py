@@ -63,8 +63,11 @@ def _wrap(core) -> GPT2TokenizerFast:
     """A `tokenizers.Tokenizer` as a GPT2TokenizerFast with GPT-2's special-token roles."""
     wrapped = GPT2TokenizerFast(
         tokenizer_object=core,
-        bos_token=END_OF_TEXT, eos_token=END_OF_TEXT, unk_token=END_OF_TEXT,
-        model_max_length=MODEL_MAX_LENGTH, add_prefix_space=False,
+        bos_token=END_OF_TEXT,
+        eos_token=END_OF_TEXT,
+        unk_token=END_OF_TEXT,
+        model_max_length=MODEL_MAX_LENGTH,
+        add_prefix_space=False,
     )
     return wrapped
 

@@ -4,7 +4,8 @@ A plain nanoGPT-style loop around transformers' GPT2LMHeadModel (so export works
 random windows of packed blocks from a seeded generator, AdamW or Muon + AdamW, a cosine or
 warmup-stable-decay schedule (model_creation/training/optimizers.py), gradient accumulation and clipping,
 bf16 autocast and torch.compile on a GPU or on a CPU with bf16 units (AMX), validation loss
-every `eval_interval` steps, and a budget in steps, tokens or seconds per invocation.
+every `eval_interval` steps, and a budget in steps, tokens or seconds per invocation. This module sets
+the run up and writes the model directory; the loop itself is model_creation/training/loop.py.
 
 Runs resume where they stopped (`resume`): checkpoint.pt has the weights, optimizer and RNG
 states (model_creation/training/checkpoint.py), so a resumed run takes the very batches an
@@ -16,30 +17,25 @@ Writes a HF model directory plus log.jsonl, loss_curve.png, checkpoint.pt and me
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from backend.generation_contract import default as contract_default
 from model_creation.stage_dir import METRICS_FILE, StageError, prepare_output_dir, require_finished, write_metrics
 from model_creation.tokenizer import ASSETS_DIR, END_OF_TEXT_ID, end_of_text_id, load_tokenizer, save_tokenizer
-from model_creation.training.checkpoint import (
-    CHECKPOINT_FILE, LOG_FILE, copy_log, load_checkpoint, restore_rng, rng_state, save_checkpoint, truncate_log,
-)
+from model_creation.training.checkpoint import CHECKPOINT_FILE, LOG_FILE, copy_log, load_checkpoint, truncate_log
 from model_creation.training.config import PRESETS, Config
 from model_creation.training.data import gpt2_tokens_per_model_token, load_split, sample_batch
+from model_creation.training.loop import LoopEnd, Training, train_loop
 from model_creation.training.loss_curve import plot_loss_curve
-from model_creation.training.optimizers import OPTIMIZERS, SCHEDULES, learning_rate, make_optimizers, set_learning_rate
-from model_creation.training.precision import resolve_hardware
+from model_creation.training.optimizers import OPTIMIZERS, SCHEDULES, learning_rate, make_optimizers
+from model_creation.training.precision import Hardware, resolve_hardware
 
 __all__ = ["Config", "PRESETS", "run", "learning_rate", "build_model", "lm_loss", "load_split", "sample_batch"]
 
@@ -71,23 +67,6 @@ def lm_loss(model, x: torch.Tensor) -> torch.Tensor:
     hidden = model.transformer(x).last_hidden_state[:, :-1]  # [batch, seq-1, embd]
     logits = model.lm_head(hidden)  # [batch, seq-1, vocab]
     return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
-
-
-@torch.no_grad()
-def validation_loss(loss_fn, model, blocks: np.ndarray, config: Config, device: str, autocast) -> float:
-    """Mean loss over the first `eval_batches` validation micro-batches (the same ones every time)."""
-    model.eval()
-    losses = []
-    for i in range(config.eval_batches):
-        rows = blocks[i * config.batch_size : (i + 1) * config.batch_size, : config.block_size]
-        if len(rows) == 0:
-            break
-        with autocast():
-            losses.append(loss_fn(model, torch.from_numpy(rows.astype(np.int64)).to(device)).item())
-    model.train()
-    if not losses:
-        raise StageError("the validation split is empty")
-    return float(np.mean(losses))
 
 
 def _validate(config: Config) -> None:
@@ -133,157 +112,90 @@ def _starting_state(config: Config, out: Path, device: str) -> dict | None:
     return None
 
 
-@contextlib.contextmanager
-def _stop_requests():
-    """SIGTERM and SIGINT set a flag the loop reads after each step, so a stopped run checkpoints."""
-    requested: list[int] = []
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for sig in handlers:
-            signal.signal(sig, lambda signum, frame: requested.append(signum))
-    except ValueError:  # not the main thread: signals stay as they were
-        handlers = {}
-    try:
-        yield requested
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+def _load_data(config: Config, dataset_dir: Path):
+    """(train blocks, validation blocks, tokenizer), checked against the config."""
+    train_blocks, val_blocks = load_split(dataset_dir, "train"), load_split(dataset_dir, "validation")
+    if train_blocks.shape[1] < config.block_size:
+        raise StageError(
+            f"block_size must be <= the dataset's block length {train_blocks.shape[1]}, got {config.block_size}"
+        )
+    tokenizer = load_tokenizer(dataset_dir / "tokenizer")
+    if config.init == "pretrained" and len(tokenizer) != 50257:
+        raise StageError("init='pretrained' needs a dataset made with GPT-2's tokenizer (tokenizer='gpt2')")
+    return train_blocks, val_blocks, tokenizer
+
+
+def _start_training(config: Config, out: Path, hardware: Hardware, generator: torch.Generator, tokenizer) -> Training:
+    """The model, optimizers and loss scaler: new (scratch or pretrained) or from a checkpoint."""
+    device = hardware.device
+    model = build_model(config, len(tokenizer), end_of_text_id(tokenizer)).to(device)
+    optimizers = make_optimizers(model, config, device)
+    training = Training(config, out, hardware, model, optimizers, hardware.grad_scaler(), generator)
+    state = _starting_state(config, out, device)
+    if state is not None:
+        training.resume(state)
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    training.loss_fn = torch.compile(lm_loss) if config.compile else lm_loss
+    return training
 
 
 def run(config: Config) -> Path:
     _validate(config)
     dataset_dir = require_finished(Path(config.dataset_dir), "dataset")
     hardware = resolve_hardware(config.device, config.precision)
-    device = hardware.device
     out = _prepare(config)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    train_blocks, val_blocks = load_split(dataset_dir, "train"), load_split(dataset_dir, "validation")
-    if train_blocks.shape[1] < config.block_size:
-        raise StageError(f"block_size must be <= the dataset's block length {train_blocks.shape[1]}, got {config.block_size}")
-    tokenizer = load_tokenizer(dataset_dir / "tokenizer")
-    if config.init == "pretrained" and len(tokenizer) != 50257:
-        raise StageError("init='pretrained' needs a dataset made with GPT-2's tokenizer (tokenizer='gpt2')")
-
-    model = build_model(config, len(tokenizer), end_of_text_id(tokenizer)).to(device)
-    optimizers = make_optimizers(model, config, device)
-    scaler = hardware.grad_scaler()
-    state = _starting_state(config, out, device)
-    step, tokens, elapsed_before, decay_end = 0, 0, 0.0, None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
-            optimizer.load_state_dict(saved)
-        if "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed"]
-        decay_end = state.get("decay_end")
-        restore_rng(state["rng"], generator)
-    max_steps = decay_end if decay_end is not None else config.max_steps
-    if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    loss_fn = torch.compile(lm_loss) if config.compile else lm_loss
-
-    def checkpoint() -> None:
-        save_checkpoint(out, {
-            "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers], "step": step,
-            "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start, "rng": rng_state(generator),
-            "decay_end": decay_end, "scaler": scaler.state_dict(), "config": dataclasses.asdict(config),
-        })
-
+    train_blocks, val_blocks, tokenizer = _load_data(config, dataset_dir)
+    training = _start_training(config, out, hardware, generator, tokenizer)
     gpt2_ratio = gpt2_tokens_per_model_token(dataset_dir, "validation", tokenizer)
 
-    def log_validation(log) -> float:
-        loss = validation_loss(loss_fn, model, val_blocks, config, device, hardware.autocast)
-        log.write(json.dumps({"step": step, "tokens": tokens, "val_loss": loss, "val_ppl": math.exp(loss),
-                              "val_ppl_per_gpt2_token": math.exp(loss / gpt2_ratio)}) + "\n")
-        return loss
-
     log = (out / LOG_FILE).open("a")
-    log.write(json.dumps({"step": step, "tokens": tokens, "elapsed": elapsed_before, "event": "start",
-                          "time": time.time(), "precision": hardware.precision, "compile": config.compile,
-                          "decay_end": decay_end}) + "\n")
-    tokens_per_step = config.batch_size * config.block_size * config.grad_accum
-    start, stop_reason, train_loss, val_loss = time.perf_counter(), "max_steps", float("nan"), None
-    first_step = step
-    model.train()
-    bar = tqdm(total=max_steps, initial=step, desc="train", unit="step")
-    with _stop_requests() as stop_signals:
-        while step < max_steps:
-            lr = learning_rate(step, config, decay_end)
-            set_learning_rate(optimizers, lr)
-            step_losses = []
-            for _ in range(config.grad_accum):
-                x = sample_batch(train_blocks, config, generator).to(device, non_blocking=True)  # [batch, block]
-                with hardware.autocast():
-                    loss = loss_fn(model, x)
-                scaler.scale(loss / config.grad_accum).backward()
-                step_losses.append(loss.item())
-            for optimizer in optimizers:
-                scaler.unscale_(optimizer)  # clipping and the optimizers see the true gradients
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            for optimizer in optimizers:
-                scaler.step(optimizer)  # skipped by the fp16 scaler when a gradient overflowed
-                optimizer.zero_grad(set_to_none=True)
-            scaler.update()
-            step, tokens = step + 1, tokens + tokens_per_step
-            train_loss = float(np.mean(step_losses))
-            bar.update(1)
-            bar.set_postfix(loss=f"{train_loss:.3f}", lr=f"{lr:.2e}")
-            if step % config.log_interval == 0:
-                elapsed = elapsed_before + time.perf_counter() - start
-                log.write(json.dumps({"step": step, "train_loss": train_loss, "lr": lr, "tokens": tokens,
-                                      "elapsed": elapsed}) + "\n")
-            if step % config.eval_interval == 0:
-                val_loss = log_validation(log)
-            log.flush()
-            if step % config.checkpoint_interval == 0:
-                checkpoint()
-            stop_reason = _stop_reason(config, tokens, time.perf_counter() - start, stop_signals)
-            if stop_reason:
-                break
-        stop_reason = stop_reason or "max_steps"
-        bar.close()
-        loop_seconds = time.perf_counter() - start
-        if val_loss is None or step % config.eval_interval != 0:
-            val_loss = log_validation(log)
-        log.close()
-        checkpoint()
-    _save_model_dir(model, out, dataset_dir / "tokenizer", end_of_text_id(tokenizer))
+    start_event = {
+        "step": training.step,
+        "tokens": training.tokens,
+        "elapsed": training.elapsed_before,
+        "event": "start",
+        "time": time.time(),
+        "precision": hardware.precision,
+        "compile": config.compile,
+        "decay_end": training.decay_end,
+    }
+    log.write(json.dumps(start_event) + "\n")
+    end = train_loop(training, log, train_blocks, val_blocks, gpt2_ratio)
+
+    _save_model_dir(training.model, out, dataset_dir / "tokenizer", end_of_text_id(tokenizer))
     plot_loss_curve(out / LOG_FILE, out / "loss_curve.png")
-    write_metrics(out, {
+    write_metrics(out, _metrics(config, training, end, dataset_dir, gpt2_ratio, len(tokenizer)))
+    return out
+
+
+def _metrics(config: Config, training: Training, end: LoopEnd, dataset_dir: Path, gpt2_ratio: float, vocab: int):
+    """metrics.json: the run's configuration, progress, speed and final losses."""
+    tokens_per_step = config.batch_size * config.block_size * config.grad_accum
+    steps_run = training.step - end.first_step
+    return {
         "stage": "train",
         "input_dir": str(dataset_dir.resolve()),
         "config": dataclasses.asdict(config),
         "decay_from": str(Path(config.decay_from).resolve()) if config.decay_from else None,
-        "decay_end": decay_end,
-        "steps": step,
-        "stop_reason": stop_reason,
-        "tokens_seen": tokens,
-        "tokens_per_second": tokens_per_step * (step - first_step) / loop_seconds if loop_seconds else None,
-        "wall_seconds": elapsed_before + time.perf_counter() - start,
-        "final_train_loss": train_loss,
-        "final_train_ppl": math.exp(train_loss) if math.isfinite(train_loss) else None,
-        "final_val_loss": val_loss,
-        "final_val_ppl": math.exp(val_loss),
-        "final_val_ppl_per_gpt2_token": math.exp(val_loss / gpt2_ratio),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer),
-        "device": device,
-        "precision": hardware.precision,
-    })
-    return out
-
-
-def _stop_reason(config: Config, tokens: int, seconds: float, signals: list[int]) -> str | None:
-    if signals:
-        return signal.Signals(signals[0]).name
-    if config.max_tokens and tokens >= config.max_tokens:
-        return "max_tokens"
-    if config.max_seconds and seconds >= config.max_seconds:
-        return "max_seconds"
-    return None
+        "decay_end": training.decay_end,
+        "steps": training.step,
+        "stop_reason": end.stop_reason,
+        "tokens_seen": training.tokens,
+        "tokens_per_second": tokens_per_step * steps_run / end.loop_seconds if end.loop_seconds else None,
+        "wall_seconds": training.elapsed(),
+        "final_train_loss": end.train_loss,
+        "final_train_ppl": math.exp(end.train_loss) if math.isfinite(end.train_loss) else None,
+        "final_val_loss": end.val_loss,
+        "final_val_ppl": math.exp(end.val_loss),
+        "final_val_ppl_per_gpt2_token": math.exp(end.val_loss / gpt2_ratio),
+        "parameters": sum(p.numel() for p in training.model.parameters()),
+        "vocab_size": vocab,
+        "device": training.hardware.device,
+        "precision": training.hardware.precision,
+    }
 
 
 def generation_config(end_of_text: int):
@@ -292,8 +204,12 @@ def generation_config(end_of_text: int):
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        bos_token_id=end_of_text, eos_token_id=end_of_text, pad_token_id=end_of_text, do_sample=True,
-        temperature=contract_default("temperature"), top_p=contract_default("top_p"),
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+        pad_token_id=end_of_text,
+        do_sample=True,
+        temperature=contract_default("temperature"),
+        top_p=contract_default("top_p"),
         max_new_tokens=int(contract_default("max_new_tokens")),
     )
 

@@ -22,7 +22,9 @@ TESTING_PAGES = [f"q_testing_s{start}_m10" for start in range(0, 60, 10)]
 
 
 def _recordings() -> dict[str, dict]:
-    return {json.loads(p.read_text())["url"]: {"name": p.name, **json.loads(p.read_text())} for p in FIXTURES.glob("*.json")}
+    return {
+        json.loads(p.read_text())["url"]: {"name": p.name, **json.loads(p.read_text())} for p in FIXTURES.glob("*.json")
+    }
 
 
 RECORDINGS = _recordings()
@@ -66,15 +68,28 @@ class ReplayedApi:
         assert url in RECORDINGS, f"no recording for {request.url}"
         rec = RECORDINGS[url]
         # Bodies were stored decoded as ISO-8859-1; encoding back gives arXiv's exact UTF-8 bytes.
-        return rec["status_code"], {"Content-Type": "application/atom+xml; charset=UTF-8"}, rec["body"].encode("latin-1")
+        return (
+            rec["status_code"],
+            {"Content-Type": "application/atom+xml; charset=UTF-8"},
+            rec["body"].encode("latin-1"),
+        )
 
     def urls(self) -> list[str]:
         return [url for url, _ in self.calls]
 
 
 def replay_config(tmp_path, **overrides) -> scrape.Config:
-    base = dict(output_dir=str(tmp_path / "scrape"), query="testing", sort_by="relevance", sort_order="descending",
-                page_size=10, max_results=60, delay_seconds=0.0, num_retries=1, timeout_seconds=7.5)
+    base = dict(
+        output_dir=str(tmp_path / "scrape"),
+        query="testing",
+        sort_by="relevance",
+        sort_order="descending",
+        page_size=10,
+        max_results=60,
+        delay_seconds=0.0,
+        num_retries=1,
+        timeout_seconds=7.5,
+    )
     return scrape.Config(**{**base, **overrides})
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import pytest  # noqa: E402
-
 
 # --- tiny model (tests/tiny_model.py): built once per session, a few seconds each ---
 
@@ -80,8 +79,15 @@ def make_app(tiny_engine, tmp_path):
     from backend import create_app
 
     def make(**overrides):
-        config = {"TESTING": True, "ENGINE": tiny_engine, "FRONTEND_DIR": str(tmp_path / "no-frontend"),
-                  "CORS_ORIGINS": [], "GENERATION_SLOTS": 1, "QUEUE_SIZE": 0, "QUEUE_TIMEOUT_SECONDS": 5.0}
+        config = {
+            "TESTING": True,
+            "ENGINE": tiny_engine,
+            "FRONTEND_DIR": str(tmp_path / "no-frontend"),
+            "CORS_ORIGINS": [],
+            "GENERATION_SLOTS": 1,
+            "QUEUE_SIZE": 0,
+            "QUEUE_TIMEOUT_SECONDS": 5.0,
+        }
         config.update(overrides)
         return create_app(config)
 

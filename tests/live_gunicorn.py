@@ -29,8 +29,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = START_TIMEOUT,
-                       log: Callable[[], str] = lambda: "", status: int = 200) -> dict:
+def wait_until_healthy(
+    base: str,
+    process: subprocess.Popen,
+    timeout: float = START_TIMEOUT,
+    log: Callable[[], str] = lambda: "",
+    status: int = 200,
+) -> dict:
     """Poll `base`/health until it answers `status` (200: the model is loaded; 503: a test of a
     model that must fail to load) and return its JSON body; fail if `process` exits or `timeout`
     seconds pass (`log` supplies the server's output for the message)."""
@@ -51,21 +56,35 @@ def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = ST
 
 
 @contextlib.contextmanager
-def live_server(model_dir: Path, tmp_path: Path, *, health_status: int = 200,
-                **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def live_server(
+    model_dir: Path, tmp_path: Path, *, health_status: int = 200, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start gunicorn over `model_dir`, wait for /health to answer `health_status`, yield
     (base_url, process). Other keyword arguments are environment variables (e.g.
     AUTOCOMPLETE_FRONTEND_DIR) over the defaults."""
     port = free_port()
     metrics_dir = tmp_path / f"metrics-{port}"
     metrics_dir.mkdir()
-    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
-                   "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path / "no-frontend"), "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
-                   "AUTOCOMPLETE_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
+    environment = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
+        "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path / "no-frontend"),
+        "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
+        "AUTOCOMPLETE_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        **env,
+    }
     log_path = tmp_path / f"gunicorn-{port}.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
-                                   cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn.conf.py", "backend:create_app()"],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(base, process, log=log_path.read_text, status=health_status)

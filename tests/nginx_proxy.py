@@ -30,12 +30,17 @@ def nginx_in_front_of(upstream_port: int, tmp_path: Path) -> tuple[subprocess.Po
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
         f"http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"
         f"  include {conf}/*.conf;\n"
-        f"  server {{ listen 127.0.0.1:{port}; gzip on; gzip_min_length 1; gzip_types text/event-stream application/json;\n"
+        f"  server {{ listen 127.0.0.1:{port}; gzip on; gzip_min_length 1;\n"
+        f"    gzip_types text/event-stream application/json;\n"
         f"    location / {{ proxy_pass http://127.0.0.1:{upstream_port}; proxy_http_version 1.1; }}\n"
         f"    include {conf}/elasticbeanstalk/*.conf; }}\n}}\n"
     )
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off; master_process off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off; master_process off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -51,6 +51,7 @@ def exchange(port: int, raw: bytes, timeout: float = 10.0) -> Reply:
     """Send `raw` on a new connection (from a thread, so that a server that answers before
     reading everything is heard) and parse the reply it ends with."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+
         def send() -> None:
             try:
                 sock.sendall(raw)
@@ -67,5 +68,5 @@ def exchange(port: int, raw: bytes, timeout: float = 10.0) -> Reply:
 
 def chunked(body: bytes, size: int = 65536) -> bytes:
     """`body` in chunked transfer coding, `size` bytes per chunk, with the last-chunk marker."""
-    pieces = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
+    pieces = [b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
     return b"".join(pieces) + b"0\r\n\r\n"

@@ -25,8 +25,12 @@ def train_tokenizer(vocab_size: int = 320):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[END_OF_TEXT],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(SENTENCES, trainer)
     assert tokenizer.token_to_id(END_OF_TEXT) == 0
     return tokenizer
@@ -49,7 +53,13 @@ def build_small_vocab_model_dir(dest: Path) -> Path:
     hf_dir, model_dir = Path(dest) / "hf", Path(dest) / "model"
     build_torch_model(tokenizer.get_vocab_size()).save_pretrained(hf_dir)
     tokenizer.save(str(hf_dir / "tokenizer.json"))
-    main_export(str(hf_dir), model_dir, task="text-generation-with-past", do_validation=False,
-                no_post_process=True, local_files_only=True)
+    main_export(
+        str(hf_dir),
+        model_dir,
+        task="text-generation-with-past",
+        do_validation=False,
+        no_post_process=True,
+        local_files_only=True,
+    )
     tokenizer.save(str(model_dir / "tokenizer.json"))
     return model_dir

@@ -80,9 +80,9 @@ def test_waiters_are_served_in_arrival_order():
     admission = Admission(slots=1, queue_size=3, queue_timeout=WAIT)
     slot = admission.acquire()
     waiters = []
-    for expected_waiting in (1, 2, 3):
+    for _ in range(3):
         waiters.append(acquire_in_thread(admission))
-        wait_until(lambda: admission.waiting == expected_waiting)
+        wait_until(lambda: admission.waiting == len(waiters))
     order = []
     for _ in waiters:
         slot.release()
@@ -129,8 +129,9 @@ def test_busy_server_answers_429_with_retry_after_and_counts_it(make_app, path):
         slot.release()
     assert client.post(path, json={"text": "a", "max_new_tokens": 1}).status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
-    rejections = {s.labels["reason"]: s.value for s in families["autocomplete_rejections"].samples
-                  if s.name.endswith("_total")}
+    rejections = {
+        s.labels["reason"]: s.value for s in families["autocomplete_rejections"].samples if s.name.endswith("_total")
+    }
     assert rejections == {"queue_full": 1.0}
 
 
@@ -177,8 +178,11 @@ def test_a_queued_client_that_hangs_up_gives_its_place_up(make_app):
         assert admission.active == 1
         metrics = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
         metrics.request("GET", "/metrics")
-        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                   for f in text_string_to_metric_families(metrics.getresponse().read().decode()) for s in f.samples}
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(metrics.getresponse().read().decode())
+            for s in f.samples
+        }
         assert samples[("autocomplete_generations_queued", ())] == 0
         assert samples[("autocomplete_rejections_total", (("reason", "client_closed"),))] == 3
     finally:

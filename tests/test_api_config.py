@@ -24,33 +24,57 @@ def test_env_defaults():
 
 
 def test_env_values_are_read():
-    config = from_env({"AUTOCOMPLETE_MODEL_DIR": "/m", "AUTOCOMPLETE_INTRA_OP_THREADS": "3",
-                       "AUTOCOMPLETE_GENERATION_SLOTS": "2", "AUTOCOMPLETE_QUEUE_SIZE": "0", "AUTOCOMPLETE_BATCHING": "Off",
-                       "AUTOCOMPLETE_MAX_BODY_BYTES": "1000", "AUTOCOMPLETE_FRONTEND_DIR": "/f",
-                       "AUTOCOMPLETE_CORS_ORIGINS": " http://a.example/ ,https://b.example,, "})
-    assert (config["MODEL_DIR"], config["INTRA_OP_THREADS"], config["GENERATION_SLOTS"], config["QUEUE_SIZE"],
-            config["MAX_CONTENT_LENGTH"], config["FRONTEND_DIR"]) == ("/m", 3, 2, 0, 1000, "/f")
+    config = from_env(
+        {
+            "AUTOCOMPLETE_MODEL_DIR": "/m",
+            "AUTOCOMPLETE_INTRA_OP_THREADS": "3",
+            "AUTOCOMPLETE_GENERATION_SLOTS": "2",
+            "AUTOCOMPLETE_QUEUE_SIZE": "0",
+            "AUTOCOMPLETE_BATCHING": "Off",
+            "AUTOCOMPLETE_MAX_BODY_BYTES": "1000",
+            "AUTOCOMPLETE_FRONTEND_DIR": "/f",
+            "AUTOCOMPLETE_CORS_ORIGINS": " http://a.example/ ,https://b.example,, ",
+        }
+    )
+    assert (
+        config["MODEL_DIR"],
+        config["INTRA_OP_THREADS"],
+        config["GENERATION_SLOTS"],
+        config["QUEUE_SIZE"],
+        config["MAX_CONTENT_LENGTH"],
+        config["FRONTEND_DIR"],
+    ) == ("/m", 3, 2, 0, 1000, "/f")
     assert config["CORS_ORIGINS"] == ["http://a.example", "https://b.example"] and config["BATCHING"] == "off"
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("AUTOCOMPLETE_GENERATION_SLOTS", "0", "AUTOCOMPLETE_GENERATION_SLOTS must be >= 1, got 0"),
-    ("AUTOCOMPLETE_QUEUE_SIZE", "-1", "AUTOCOMPLETE_QUEUE_SIZE must be >= 0, got -1"),
-    ("AUTOCOMPLETE_MAX_BODY_BYTES", "256KiB", "AUTOCOMPLETE_MAX_BODY_BYTES must be an integer, got '256KiB'"),
-    ("AUTOCOMPLETE_INTRA_OP_THREADS", "two", "AUTOCOMPLETE_INTRA_OP_THREADS must be an integer"),
-    ("AUTOCOMPLETE_BATCHING", "yes", "AUTOCOMPLETE_BATCHING must be one of on, off, force, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("AUTOCOMPLETE_GENERATION_SLOTS", "0", "AUTOCOMPLETE_GENERATION_SLOTS must be >= 1, got 0"),
+        ("AUTOCOMPLETE_QUEUE_SIZE", "-1", "AUTOCOMPLETE_QUEUE_SIZE must be >= 0, got -1"),
+        ("AUTOCOMPLETE_MAX_BODY_BYTES", "256KiB", "AUTOCOMPLETE_MAX_BODY_BYTES must be an integer, got '256KiB'"),
+        ("AUTOCOMPLETE_INTRA_OP_THREADS", "two", "AUTOCOMPLETE_INTRA_OP_THREADS must be an integer"),
+        ("AUTOCOMPLETE_BATCHING", "yes", "AUTOCOMPLETE_BATCHING must be one of on, off, force, got 'yes'"),
+    ],
+)
 def test_bad_env_values_stop_the_app_naming_the_variable(name, value, words):
     with pytest.raises(ConfigError, match=words):
         from_env({name: value})
 
 
-@pytest.mark.parametrize("env, workers, intra_op", [
-    ({}, min(available_cores(), 4), max(1, available_cores() // min(available_cores(), 4))),
-    ({"AUTOCOMPLETE_WORKERS": "2"}, 2, max(1, available_cores() // 2)),
-    ({"AUTOCOMPLETE_WORKERS": "1", "AUTOCOMPLETE_INTRA_OP_THREADS": "64"}, 1, available_cores()),  # clamped to the cores
-    ({"AUTOCOMPLETE_WORKERS": "3", "AUTOCOMPLETE_INTRA_OP_THREADS": "1"}, 3, 1),
-])
+@pytest.mark.parametrize(
+    "env, workers, intra_op",
+    [
+        ({}, min(available_cores(), 4), max(1, available_cores() // min(available_cores(), 4))),
+        ({"AUTOCOMPLETE_WORKERS": "2"}, 2, max(1, available_cores() // 2)),
+        (
+            {"AUTOCOMPLETE_WORKERS": "1", "AUTOCOMPLETE_INTRA_OP_THREADS": "64"},
+            1,
+            available_cores(),
+        ),  # clamped to the cores
+        ({"AUTOCOMPLETE_WORKERS": "3", "AUTOCOMPLETE_INTRA_OP_THREADS": "1"}, 3, 1),
+    ],
+)
 def test_gunicorn_config_keeps_threads_within_the_cores(monkeypatch, tmp_path, env, workers, intra_op):
     for name in ("AUTOCOMPLETE_WORKERS", "AUTOCOMPLETE_INTRA_OP_THREADS", "HOST", "PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -72,8 +96,15 @@ def test_gunicorn_master_does_not_load_onnxruntime():
     import subprocess
     import sys
 
-    code = ("import runpy, sys; runpy.run_path('backend/gunicorn.conf.py'); "
-            "print(sorted(m for m in ('onnxruntime', 'backend.engine', 'tokenizers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import runpy, sys; runpy.run_path('backend/gunicorn.conf.py'); "
+        "print(sorted(m for m in ('onnxruntime', 'backend.engine', 'tokenizers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "[]"

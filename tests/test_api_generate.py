@@ -31,10 +31,12 @@ def test_generate_returns_the_engines_result(client, tiny_engine, body):
     got = response.get_json()
     params = {**body, "stop": tuple(body.get("stop", ()))}
     expected = tiny_engine.generate(PROMPT, GenerationParams(**params))
-    assert [(c["text"], c["finish_reason"]) for c in got["completions"]] == \
-        [(c.text, c.finish_reason) for c in expected.completions]
-    assert [[(t["text"], t["logprob"]) for t in c["tokens"]] for c in got["completions"]] == \
-        [[(t.text, t.logprob) for t in c.tokens] for c in expected.completions]
+    assert [(c["text"], c["finish_reason"]) for c in got["completions"]] == [
+        (c.text, c.finish_reason) for c in expected.completions
+    ]
+    assert [[(t["text"], t["logprob"]) for t in c["tokens"]] for c in got["completions"]] == [
+        [(t.text, t.logprob) for t in c.tokens] for c in expected.completions
+    ]
     assert got["usage"] == {"prompt_tokens": expected.prompt_tokens, "completion_tokens": expected.completion_tokens}
     assert got["seed"] == body["seed"] and got["truncated"] is False
     assert got["model"] == tiny_engine.info["name"]
@@ -72,8 +74,9 @@ def test_stream_sends_the_engines_tokens_then_done(client, tiny_engine, body):
     expected = list(tiny_engine.stream(PROMPT, params))
     names = [name for name, _ in events]
     assert names == ["token"] * (len(expected) - 1) + ["done"]
-    assert [data for _, data in events[:-1]] == \
-        [{"index": e.index, "text": e.text, "logprob": e.logprob} for e in expected[:-1]]
+    assert [data for _, data in events[:-1]] == [
+        {"index": e.index, "text": e.text, "logprob": e.logprob} for e in expected[:-1]
+    ]
     done, result = events[-1][1], expected[-1]
     assert done["completions"] == [{"finish_reason": c.finish_reason, "text": c.text} for c in result.completions]
     assert done["usage"] == {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
@@ -87,7 +90,7 @@ def test_stream_and_generate_agree(client):
     with client.post("/generate/stream", json=body) as response:
         events = parse_sse(response.get_data(as_text=True))
     texts = ["", ""]
-    for name, data in events[:-1]:
+    for _, data in events[:-1]:
         texts[data["index"]] += data["text"]
     assert texts == [c["text"] for c in whole["completions"]]  # no stop strings: tokens add up to the text
     assert events[-1][1]["completions"] == whole["completions"]
@@ -137,8 +140,9 @@ def test_error_after_the_stream_started_is_an_error_event(make_app, tiny_engine,
     assert "exploded" not in body  # the cause is logged, not sent
     assert any("exploded" in (r.exc_text or "") for r in caplog.records)
     assert app.extensions["admission"].active == 0
-    with client.post("/v1/completions", json={"model": tiny_engine.info["name"], "prompt": PROMPT,
-                                              "stream": True}) as response:
-        chunks = [block[len("data: "):] for block in response.get_data(as_text=True).split("\n\n") if block]
+    with client.post(
+        "/v1/completions", json={"model": tiny_engine.info["name"], "prompt": PROMPT, "stream": True}
+    ) as response:
+        chunks = [block[len("data: ") :] for block in response.get_data(as_text=True).split("\n\n") if block]
     assert len(chunks) == 4 and json.loads(chunks[-1])["error"]["type"] == "server_error"
     assert app.extensions["admission"].active == 0

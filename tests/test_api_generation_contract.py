@@ -30,11 +30,17 @@ def test_the_pipeline_ships_and_samples_with_the_contracts_defaults():
 
     shipped = train.generation_config(end_of_text=0)  # what every trained model's generation_config.json holds
     assert shipped.do_sample is True
-    assert (shipped.temperature, shipped.top_p, shipped.max_new_tokens) == \
-        (NUMBERS["temperature"].default, NUMBERS["top_p"].default, NUMBERS["max_new_tokens"].default)
+    assert (shipped.temperature, shipped.top_p, shipped.max_new_tokens) == (
+        NUMBERS["temperature"].default,
+        NUMBERS["top_p"].default,
+        NUMBERS["max_new_tokens"].default,
+    )
     card = evaluate.Config()  # the model card's sampled completions
-    assert (card.sample_temperature, card.sample_top_p, card.sample_new_tokens) == \
-        (NUMBERS["temperature"].default, NUMBERS["top_p"].default, NUMBERS["max_new_tokens"].default)
+    assert (card.sample_temperature, card.sample_top_p, card.sample_new_tokens) == (
+        NUMBERS["temperature"].default,
+        NUMBERS["top_p"].default,
+        NUMBERS["max_new_tokens"].default,
+    )
 
 
 # --- the served model's generation_config.json (backend/api/served_defaults.py) ---
@@ -51,12 +57,27 @@ def model_with_generation_config(tiny_model_dir, tmp_path, config: dict | str) -
 
 
 def test_the_models_generation_config_sets_the_defaults_a_request_leaves_out(tiny_model_dir, tiny_engine, tmp_path):
-    model_dir = model_with_generation_config(tiny_model_dir, tmp_path, {
-        "bos_token_id": 50256, "eos_token_id": 50256, "do_sample": True,
-        "temperature": 0.5, "top_k": 3, "max_new_tokens": 6, "top_p": None})  # null: not set, as transformers writes it
+    model_dir = model_with_generation_config(
+        tiny_model_dir,
+        tmp_path,
+        {
+            "bos_token_id": 50256,
+            "eos_token_id": 50256,
+            "do_sample": True,
+            "temperature": 0.5,
+            "top_k": 3,
+            "max_new_tokens": 6,
+            "top_p": None,
+        },
+    )  # null: not set, as transformers writes it
     client = create_app({"TESTING": True, "MODEL_DIR": str(model_dir), "INTRA_OP_THREADS": 1}).test_client()
-    expected = {"max_new_tokens": 6, "temperature": 0.5, "top_p": NUMBERS["top_p"].default, "top_k": 3,
-                "repetition_penalty": NUMBERS["repetition_penalty"].default}
+    expected = {
+        "max_new_tokens": 6,
+        "temperature": 0.5,
+        "top_p": NUMBERS["top_p"].default,
+        "top_k": 3,
+        "repetition_penalty": NUMBERS["repetition_penalty"].default,
+    }
     assert client.get("/health").get_json()["generation_defaults"] == expected
     fields = client.get("/openapi.json").get_json()["components"]["schemas"]["GenerateRequest"]["properties"]
     assert {name: fields[name]["default"] for name in expected} == expected
@@ -64,10 +85,17 @@ def test_the_models_generation_config_sets_the_defaults_a_request_leaves_out(tin
     oracle = tiny_engine.generate(PROMPT, GenerationParams(seed=5, **expected)).completions[0].text
     assert client.post("/generate", json={"text": PROMPT, "seed": 5}).get_json()["completions"][0]["text"] == oracle
     # A field the request sets wins; OpenAI's endpoint keeps OpenAI's defaults (max_tokens=16).
-    assert client.post("/generate", json={"text": PROMPT, "max_new_tokens": 2}).get_json()["usage"]["completion_tokens"] <= 2
+    assert (
+        client.post("/generate", json={"text": PROMPT, "max_new_tokens": 2}).get_json()["usage"]["completion_tokens"]
+        <= 2
+    )
     completion = client.post("/v1/completions", json={"model": "model", "prompt": PROMPT, "seed": 5}).get_json()
-    assert completion["choices"][0]["text"] == tiny_engine.generate(
-        PROMPT, GenerationParams(seed=5, max_new_tokens=16, temperature=1.0, top_p=1.0)).completions[0].text
+    assert (
+        completion["choices"][0]["text"]
+        == tiny_engine.generate(PROMPT, GenerationParams(seed=5, max_new_tokens=16, temperature=1.0, top_p=1.0))
+        .completions[0]
+        .text
+    )
 
 
 def test_without_a_generation_config_the_contracts_defaults_apply(client):
@@ -78,7 +106,10 @@ def test_without_a_generation_config_the_contracts_defaults_apply(client):
 # (generation_config.json's text, the defaults it sets, or the words of the error naming field and bound)
 GENERATION_CONFIGS = [
     ({"do_sample": False}, {"temperature": 0.0}),  # transformers' greedy
-    ({"do_sample": False, "temperature": 0.7}, {"temperature": 0.0}),  # greedy ignores temperature, as transformers does
+    (
+        {"do_sample": False, "temperature": 0.7},
+        {"temperature": 0.0},
+    ),  # greedy ignores temperature, as transformers does
     ({"max_new_tokens": 512, "repetition_penalty": 2}, {"max_new_tokens": 512, "repetition_penalty": 2.0}),
     ({"top_k": 50257}, {"top_k": 50257}),
     ({"top_k": 50.0}, {"top_k": 50}),
@@ -90,6 +121,9 @@ GENERATION_CONFIGS = [
     ({"top_k": 2.5}, "generation_config.json: top_k must be an integer, got 2.5"),
     ({"temperature": "0.8"}, "generation_config.json: temperature must be a number, got '0.8'"),
     ({"temperature": True}, "generation_config.json: temperature must be a number, got True"),
+    # the same checks and words as a request's (Bound.check): NaN is not finite, 513.0 is the integer 513
+    ({"temperature": float("nan")}, "generation_config.json: temperature must be a finite number, got nan"),
+    ({"max_new_tokens": 513.0}, "generation_config.json: max_new_tokens must be >= 1 and <= 512, got 513"),
     ({"do_sample": "yes"}, "generation_config.json: do_sample must be a boolean, got 'yes'"),
     ("[1, 2]", "generation_config.json must hold a JSON object"),
     ("{", "generation_config.json is not valid JSON"),
@@ -131,8 +165,9 @@ def rendered_front_end_contract(tmp_path) -> str:
 def test_the_front_ends_contract_is_what_the_servers_openapi_renders(tmp_path):
     from backend.api.typescript_contract import COMMAND, OUTPUT
 
-    assert OUTPUT.read_text() == rendered_front_end_contract(tmp_path), \
+    assert OUTPUT.read_text() == rendered_front_end_contract(tmp_path), (
         f"{OUTPUT.name} is out of date with backend/generation_contract.py: run {COMMAND}"
+    )
 
 
 def test_a_contract_change_not_carried_to_the_front_end_is_caught(tmp_path, monkeypatch):

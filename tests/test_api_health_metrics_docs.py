@@ -68,8 +68,11 @@ def test_unloadable_model_dir_starts_the_app_and_answers_503(tiny_model_dir, tmp
 
 def samples(client) -> dict:
     text = client.get("/metrics").get_data(as_text=True)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_count_requests_tokens_and_latency(client):
@@ -106,14 +109,25 @@ def test_each_app_has_its_own_registry(make_app):
 def test_spec_bounds_are_the_enforced_bounds(client, tiny_engine):
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"] == "3.1.0"
-    assert set(spec["paths"]) >= {"/generate", "/generate/stream", "/v1/completions", "/v1/models", "/health",
-                                  "/metrics", "/openapi.json", "/docs"}
+    assert set(spec["paths"]) >= {
+        "/generate",
+        "/generate/stream",
+        "/v1/completions",
+        "/v1/models",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    }
     schemas = spec["components"]["schemas"]
     fields = schemas["GenerateRequest"]["properties"]
     for name, bound in bounds(tiny_engine.info["vocab_size"]).items():
         low = "exclusiveMinimum" if bound.exclusive_minimum else "minimum"
-        assert (fields[name][low], fields[name]["maximum"], fields[name]["default"]) == \
-            (bound.minimum, bound.maximum, bound.default)
+        assert (fields[name][low], fields[name]["maximum"], fields[name]["default"]) == (
+            bound.minimum,
+            bound.maximum,
+            bound.default,
+        )
         assert fields[name]["type"] == ("integer" if bound.integer else "number")
     assert fields["text"]["maxLength"] == TEXT_MAX_CHARS and fields["stop"]["maxItems"] == STOP_MAX_COUNT
     assert fields["seed"]["maximum"] == SEED_MAX

@@ -143,10 +143,13 @@ def bound_values(name):
     return [int(low) if bound.integer else low, int(bound.maximum) if bound.integer else bound.maximum]
 
 
-AT_THE_BOUNDS = (
-    [(name, value) for name in NUMBERS for value in bound_values(name)]
-    + [("seed", 0), ("seed", SEED_MAX), ("seed", None), ("stop", []), ("stop", ["x" * 100] * 4)]
-)
+AT_THE_BOUNDS = [(name, value) for name in NUMBERS for value in bound_values(name)] + [
+    ("seed", 0),
+    ("seed", SEED_MAX),
+    ("seed", None),
+    ("stop", []),
+    ("stop", ["x" * 100] * 4),
+]
 
 
 @pytest.mark.parametrize("name, value", AT_THE_BOUNDS)
@@ -183,6 +186,9 @@ def test_form_body_with_json_in_it_is_still_415(client):
 
 
 def test_json_with_charset_is_accepted(client):
-    response = client.post("/generate", data=json.dumps({"text": "a", "max_new_tokens": 1}).encode(),
-                           content_type="application/json; charset=utf-8")
+    response = client.post(
+        "/generate",
+        data=json.dumps({"text": "a", "max_new_tokens": 1}).encode(),
+        content_type="application/json; charset=utf-8",
+    )
     assert response.status_code == 200

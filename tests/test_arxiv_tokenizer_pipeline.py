@@ -28,15 +28,42 @@ VOCAB = 600
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("bpe-pipeline")
-    data = dataset.run(dataset.Config(inputs=[str(CORPUS)], output_dir=str(root / "dataset"), block_size=64,
-                                      validation_fraction=0.1, test_fraction=0.1, tokenizer="bpe", bpe_vocab_size=VOCAB))
-    trained = train.run(train.Config(**{**train.PRESETS["tiny"].__dict__, "dataset_dir": str(data),
-                                        "output_dir": str(root / "train"), "max_steps": 20}))
+    data = dataset.run(
+        dataset.Config(
+            inputs=[str(CORPUS)],
+            output_dir=str(root / "dataset"),
+            block_size=64,
+            validation_fraction=0.1,
+            test_fraction=0.1,
+            tokenizer="bpe",
+            bpe_vocab_size=VOCAB,
+        )
+    )
+    trained = train.run(
+        train.Config(
+            **{
+                **train.PRESETS["tiny"].__dict__,
+                "dataset_dir": str(data),
+                "output_dir": str(root / "train"),
+                "max_steps": 20,
+            }
+        )
+    )
     exported = export.run(export.Config(input_dir=str(trained), output_dir=str(root / "export"), parity_new_tokens=4))
-    quantized = quantize.run(quantize.Config(input_dir=str(exported), output_dir=str(root / "quantize"),
-                                             variants=["per-channel"], max_eval_docs=4))
-    final = evaluate.run(evaluate.Config(quantize_dir=str(quantized), output_dir=str(root / "model"), max_documents=6,
-                                         latency_new_tokens=4, sample_new_tokens=6))
+    quantized = quantize.run(
+        quantize.Config(
+            input_dir=str(exported), output_dir=str(root / "quantize"), variants=["per-channel"], max_eval_docs=4
+        )
+    )
+    final = evaluate.run(
+        evaluate.Config(
+            quantize_dir=str(quantized),
+            output_dir=str(root / "model"),
+            max_documents=6,
+            latency_new_tokens=4,
+            sample_new_tokens=6,
+        )
+    )
     return {"dataset": data, "train": trained, "export": exported, "model": final}
 
 
@@ -49,7 +76,9 @@ def test_dataset_tokenizer_is_trained_on_the_training_split_only(pipeline):
     assert saved.get_vocab_size() == VOCAB and saved.token_to_id(END_OF_TEXT) == 0
     from_train = train_bpe_tokenizer(texts(pipeline["dataset"], "train"), VOCAB)
     assert saved.get_vocab() == from_train.backend_tokenizer.get_vocab()
-    everything = train_bpe_tokenizer([t for s in ("train", "validation", "test") for t in texts(pipeline["dataset"], s)], VOCAB)
+    everything = train_bpe_tokenizer(
+        [t for s in ("train", "validation", "test") for t in texts(pipeline["dataset"], s)], VOCAB
+    )
     assert saved.get_vocab() != everything.backend_tokenizer.get_vocab()  # held-out text would have changed it
 
 
@@ -66,7 +95,9 @@ def test_packed_ids_come_from_the_new_tokenizer(pipeline):
 def test_trained_model_has_the_vocabulary_and_its_special_token(pipeline):
     model = GPT2LMHeadModel.from_pretrained(pipeline["train"])
     assert model.config.vocab_size == VOCAB and model.config.eos_token_id == model.config.bos_token_id == 0
-    first_loss = next(r["train_loss"] for r in map(json.loads, (pipeline["train"] / "log.jsonl").open()) if "train_loss" in r)
+    first_loss = next(
+        r["train_loss"] for r in map(json.loads, (pipeline["train"] / "log.jsonl").open()) if "train_loss" in r
+    )
     assert first_loss == pytest.approx(math.log(VOCAB), abs=0.3)  # untrained: uniform over 600, not 50,257
     for name in ("tokenizer.json", "vocab.json", "merges.txt"):
         assert (pipeline["model"] / name).read_bytes() == (pipeline["dataset"] / "tokenizer" / name).read_bytes()
@@ -101,8 +132,9 @@ def test_server_answers_with_the_new_vocabulary(pipeline, tmp_path):
     engine = Engine.load(pipeline["model"])
     assert engine.info["vocab_size"] == VOCAB and engine.eos_id == 0
     app = create_app({"TESTING": True, "ENGINE": engine, "FRONTEND_DIR": str(tmp_path / "none"), "CORS_ORIGINS": []})
-    response = app.test_client().post("/generate", json={"text": "We propose a method to", "max_new_tokens": 8,
-                                                         "temperature": 0})
+    response = app.test_client().post(
+        "/generate", json={"text": "We propose a method to", "max_new_tokens": 8, "temperature": 0}
+    )
     assert response.status_code == 200, response.get_json()
     tokenizer = Tokenizer.from_file(str(pipeline["model"] / "tokenizer.json"))
     prompt = [0] + tokenizer.encode("We propose a method to", add_special_tokens=False).ids

@@ -54,7 +54,10 @@ def test_every_layer_is_one_multi_head_attention_and_the_interface_is_unchanged(
     assert ops.count("MultiHeadAttention") == TINY["n_layer"]
     assert "Softmax" not in ops and "IsNaN" not in ops  # the unfused attention and mask subgraph are gone
     assert len(after.graph.node) < len(before.graph.node) / 3
-    signature = lambda g: [(v.name, v.type.tensor_type.elem_type) for v in [*g.graph.input, *g.graph.output]]  # noqa: E731
+
+    def signature(model):
+        return [(v.name, v.type.tensor_type.elem_type) for v in [*model.graph.input, *model.graph.output]]
+
     assert signature(after) == signature(before)
 
 
@@ -90,7 +93,10 @@ def test_attention_variants_it_cannot_express_are_refused(tiny_fp32_model_dir, c
 def test_a_graph_without_kv_cache_is_refused(tiny_fp32_model_dir):
     model = onnx.load(tiny_fp32_model_dir / "model.onnx")
     config = json.loads((tiny_fp32_model_dir / "config.json").read_text())
-    rename = lambda names: [name.replace("present.", "kv.") for name in names]  # noqa: E731
+
+    def rename(names):
+        return [name.replace("present.", "kv.") for name in names]
+
     for node in model.graph.node:
         node.output[:] = rename(node.output)
         node.input[:] = rename(node.input)

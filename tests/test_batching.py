@@ -8,7 +8,6 @@ runs one at a time, so who joins when is decided by the test, not by thread timi
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -60,7 +59,7 @@ def collect(stream) -> tuple[list[TokenEvent], GenerationResult]:
 def run_staggered(engine: Engine, gate: GatedSession, requests: list[tuple[str, GenerationParams]], joins: list[int]):
     """Submit request i after joins[i] more model runs; returns each request's (events, result)."""
     streams = []
-    for (text, params), runs_before in zip(requests, joins):
+    for (text, params), runs_before in zip(requests, joins, strict=True):
         gate.step(runs_before)
         streams.append(engine.stream(text, params))
     gate.open()
@@ -73,10 +72,16 @@ def ids(result: GenerationResult) -> list[list[int]]:
 
 def same_output(result: GenerationResult, expected: GenerationResult) -> None:
     assert ids(result) == ids(expected)
-    assert [(c.text, c.finish_reason) for c in result.completions] == [(c.text, c.finish_reason) for c in expected.completions]
-    for got, want in zip(result.completions, expected.completions):
+    assert [(c.text, c.finish_reason) for c in result.completions] == [
+        (c.text, c.finish_reason) for c in expected.completions
+    ]
+    for got, want in zip(result.completions, expected.completions, strict=True):
         np.testing.assert_allclose([t.logprob for t in got.tokens], [t.logprob for t in want.tokens], atol=1e-4)
-    assert (result.seed, result.prompt_tokens, result.truncated) == (expected.seed, expected.prompt_tokens, expected.truncated)
+    assert (result.seed, result.prompt_tokens, result.truncated) == (
+        expected.seed,
+        expected.prompt_tokens,
+        expected.truncated,
+    )
 
 
 def sampled(**kwargs) -> GenerationParams:
@@ -84,15 +89,21 @@ def sampled(**kwargs) -> GenerationParams:
 
 
 CASES = {
-    "greedy": [(PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20)),
-               (PROMPTS[1], GenerationParams(temperature=0.0, seed=0, max_new_tokens=12)),
-               (PROMPTS[2], GenerationParams(temperature=0.0, seed=0, max_new_tokens=16, repetition_penalty=1.3))],
-    "sampled": [(PROMPTS[0], sampled(max_new_tokens=20, seed=1)),
-                (PROMPTS[1], sampled(max_new_tokens=25, seed=2, top_k=50, n=3)),
-                (PROMPTS[2], sampled(max_new_tokens=9, seed=3, temperature=0.7, n=2, repetition_penalty=1.2))],
-    "same prompt and seed": [(PROMPTS[0], sampled(max_new_tokens=15, seed=7)),
-                             (PROMPTS[0], sampled(max_new_tokens=15, seed=7)),
-                             (PROMPTS[0], sampled(max_new_tokens=15, seed=8, n=2))],
+    "greedy": [
+        (PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20)),
+        (PROMPTS[1], GenerationParams(temperature=0.0, seed=0, max_new_tokens=12)),
+        (PROMPTS[2], GenerationParams(temperature=0.0, seed=0, max_new_tokens=16, repetition_penalty=1.3)),
+    ],
+    "sampled": [
+        (PROMPTS[0], sampled(max_new_tokens=20, seed=1)),
+        (PROMPTS[1], sampled(max_new_tokens=25, seed=2, top_k=50, n=3)),
+        (PROMPTS[2], sampled(max_new_tokens=9, seed=3, temperature=0.7, n=2, repetition_penalty=1.2)),
+    ],
+    "same prompt and seed": [
+        (PROMPTS[0], sampled(max_new_tokens=15, seed=7)),
+        (PROMPTS[0], sampled(max_new_tokens=15, seed=7)),
+        (PROMPTS[0], sampled(max_new_tokens=15, seed=8, n=2)),
+    ],
 }
 
 
@@ -101,7 +112,7 @@ CASES = {
 def test_batched_equals_unbatched(batched, unbatched, gate, case, joins):
     requests = CASES[case]
     outputs = run_staggered(batched, gate, requests, joins)
-    for (text, params), (events, result) in zip(requests, outputs):
+    for (text, params), (events, result) in zip(requests, outputs, strict=True):
         same_output(result, unbatched.generate(text, params))
         for completion in result.completions:  # each stream carries its own tokens, in order
             assert [e for e in events if e.index == completion.tokens[0].index] == completion.tokens
@@ -111,30 +122,42 @@ def test_batched_equals_unbatched(batched, unbatched, gate, case, joins):
 def test_stop_strings_end_rows_while_others_go_on(batched, unbatched, gate):
     plain = unbatched.generate(PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20)).completions[0]
     stop = plain.text[len(plain.text) // 2 : len(plain.text) // 2 + 3]
-    requests = [(PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20, stop=(stop,))),
-                (PROMPTS[2], sampled(max_new_tokens=30, seed=4, n=2, stop=("zz", "\n\n")))]
+    requests = [
+        (PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20, stop=(stop,))),
+        (PROMPTS[2], sampled(max_new_tokens=30, seed=4, n=2, stop=("zz", "\n\n"))),
+    ]
     outputs = run_staggered(batched, gate, requests, [0, 2])
-    for (text, params), (_, result) in zip(requests, outputs):
+    for (text, params), (_, result) in zip(requests, outputs, strict=True):
         same_output(result, unbatched.generate(text, params))
     assert outputs[0][1].completions[0].finish_reason == "stop"
 
 
 def test_greedy_batch_equals_transformers_generate(batched, gate):
     torch_model, tokenizer = build_tiny_torch_model(), load_gpt2_tokenizer()
-    requests = [(text, GenerationParams(temperature=0.0, seed=0, max_new_tokens=new)) for text, new in zip(PROMPTS, (18, 10, 14))]
+    requests = [
+        (text, GenerationParams(temperature=0.0, seed=0, max_new_tokens=new))
+        for text, new in zip(PROMPTS, (18, 10, 14), strict=True)
+    ]
     outputs = run_staggered(batched, gate, requests, [0, 4, 2])
-    for (text, params), (_, result) in zip(requests, outputs):
+    for (text, params), (_, result) in zip(requests, outputs, strict=True):
         prompt = [EOS, *tokenizer.encode(text)]
         with torch.no_grad():
-            expected = torch_model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                                            do_sample=False, max_new_tokens=params.max_new_tokens, pad_token_id=EOS)
-        assert ids(result)[0] == expected[0, len(prompt):].tolist()
+            expected = torch_model.generate(
+                torch.tensor([prompt]),
+                attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                do_sample=False,
+                max_new_tokens=params.max_new_tokens,
+                pad_token_id=EOS,
+            )
+        assert ids(result)[0] == expected[0, len(prompt) :].tolist()
 
 
 def test_a_cancelled_request_leaves_and_the_others_are_unaffected(batched, unbatched, gate):
-    requests = [(PROMPTS[0], sampled(max_new_tokens=20, seed=11)),
-                (PROMPTS[1], sampled(max_new_tokens=40, seed=12, n=2)),
-                (PROMPTS[2], sampled(max_new_tokens=20, seed=13))]
+    requests = [
+        (PROMPTS[0], sampled(max_new_tokens=20, seed=11)),
+        (PROMPTS[1], sampled(max_new_tokens=40, seed=12, n=2)),
+        (PROMPTS[2], sampled(max_new_tokens=20, seed=13)),
+    ]
     streams = [batched.stream(text, params) for text, params in requests]
     for _ in range(20):  # the three prefills, then steps until all four rows decode together
         gate.step()
@@ -164,12 +187,15 @@ def test_closing_the_only_stream_stops_the_model(batched, gate):
     assert len(gate.batch_sizes) <= 6 and batched.scheduler.rows == 0
 
 
-@pytest.mark.parametrize("widths, lengths, kept", [
-    ((5,), [5], [0]),
-    ((3, 7), [3, 7], [0]),
-    ((7, 3, 4), [7, 3, 4], [1, 2]),
-    ((2, 9), [2, 9], [1, 0]),
-])
+@pytest.mark.parametrize(
+    "widths, lengths, kept",
+    [
+        ((5,), [5], [0]),
+        ((3, 7), [3, 7], [0]),
+        ((7, 3, 4), [7, 3, 4], [1, 2]),
+        ((2, 9), [2, 9], [1, 0]),
+    ],
+)
 def test_padded_cache_layout(widths, lengths, kept):
     """Left padding: a row's own columns are its last `length` ones, the mask is 1 exactly there
     (and on the fed token), and leaving rows take the columns only they needed with them."""
@@ -180,15 +206,17 @@ def test_padded_cache_layout(widths, lengths, kept):
         padded.join(cache)
     assert padded.width == max(widths) and padded.lengths.tolist() == lengths
     mask = padded.attention_mask()
-    for row, (cache, length) in enumerate(zip(caches, lengths)):
+    for row, (cache, length) in enumerate(zip(caches, lengths, strict=True)):
         assert mask[row].tolist() == [0] * (padded.width - length) + [1] * (length + 1)
-        for mine, theirs in zip(padded.tensors, cache.tensors):
-            np.testing.assert_array_equal(mine[row, :, padded.width - length:], theirs[0])
+        for mine, theirs in zip(padded.tensors, cache.tensors, strict=True):
+            np.testing.assert_array_equal(mine[row, :, padded.width - length :], theirs[0])
             assert not mine[row, :, : padded.width - length].any()
     padded.keep(kept)
     assert padded.width == max(lengths[r] for r in kept) and padded.lengths.tolist() == [lengths[r] for r in kept]
     for row, source in enumerate(kept):
-        np.testing.assert_array_equal(padded.tensors[0][row, :, padded.width - lengths[source]:], caches[source].tensors[0][0])
+        np.testing.assert_array_equal(
+            padded.tensors[0][row, :, padded.width - lengths[source] :], caches[source].tensors[0][0]
+        )
 
 
 def test_int8_with_per_tensor_activation_scales_is_not_batched_unless_forced(tiny_row_coupled_model_dir):

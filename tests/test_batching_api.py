@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from backend import create_app
 from backend.engine import Engine
-from tests.sse import parse_sse
 from tests.gated_session import WAIT, GatedSession
+from tests.sse import parse_sse
 
 BODIES = [
     {"text": "We propose a method to", "max_new_tokens": 12, "seed": 1},
@@ -43,9 +43,17 @@ def served(batching_engine, tmp_path, monkeypatch):
     """(port, app, gate): the batching engine behind werkzeug's threaded server."""
     gate = GatedSession(batching_engine.session.session)
     monkeypatch.setattr(batching_engine.session, "session", gate)
-    app = create_app({"TESTING": True, "ENGINE": batching_engine, "FRONTEND_DIR": str(tmp_path / "none"),
-                      "CORS_ORIGINS": [], "GENERATION_SLOTS": len(BODIES), "QUEUE_SIZE": 1,
-                      "QUEUE_TIMEOUT_SECONDS": WAIT})
+    app = create_app(
+        {
+            "TESTING": True,
+            "ENGINE": batching_engine,
+            "FRONTEND_DIR": str(tmp_path / "none"),
+            "CORS_ORIGINS": [],
+            "GENERATION_SLOTS": len(BODIES),
+            "QUEUE_SIZE": 1,
+            "QUEUE_TIMEOUT_SECONDS": WAIT,
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.port, app, gate
@@ -75,9 +83,15 @@ def assert_same_result(batched: dict, alone: dict) -> None:
     assert {key: batched[key] for key in others} == {key: alone[key] for key in others}
     assert batched.keys() == alone.keys()
     assert batched["completions"] == [
-        {**completion, "tokens": [{**token, "logprob": pytest.approx(token["logprob"], abs=1e-4)}
-                                  for token in completion.get("tokens", [])]}
-        if "tokens" in completion else completion
+        {
+            **completion,
+            "tokens": [
+                {**token, "logprob": pytest.approx(token["logprob"], abs=1e-4)}
+                for token in completion.get("tokens", [])
+            ],
+        }
+        if "tokens" in completion
+        else completion
         for completion in alone["completions"]
     ]
 
@@ -95,7 +109,9 @@ def send_concurrently(port: int, requests: list[tuple[str, dict]]) -> tuple[list
     def send(index: int, path: str, body: dict) -> None:
         outcomes[index] = post(port, path, body)
 
-    threads = [threading.Thread(target=send, args=(i, path, body), daemon=True) for i, (path, body) in enumerate(requests)]
+    threads = [
+        threading.Thread(target=send, args=(i, path, body), daemon=True) for i, (path, body) in enumerate(requests)
+    ]
     for thread in threads:
         thread.start()
     return threads, outcomes

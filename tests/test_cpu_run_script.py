@@ -19,11 +19,26 @@ CORPUS = REPO / "tests" / "fixtures" / "corpus" / "ml-abstracts-sample.jsonl"
 
 
 def stretch(tmp_path: Path, max_steps: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RUNS": str(tmp_path / "runs"), "MODEL_DIR": str(tmp_path / "model"), "PRESET": "tiny",
-           "VOCAB": "500", "HOLDOUT": "0.1", "DECAY_FRACTION": "0.2", "TRAIN_ARGS": f"--max-steps {max_steps}",
-           "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(["bash", "model_creation/cpu_run.sh", str(CORPUS), "600"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)  # a safety net, not a speed check
+    env = {
+        **os.environ,
+        "RUNS": str(tmp_path / "runs"),
+        "MODEL_DIR": str(tmp_path / "model"),
+        "PRESET": "tiny",
+        "VOCAB": "500",
+        "HOLDOUT": "0.1",
+        "DECAY_FRACTION": "0.2",
+        "TRAIN_ARGS": f"--max-steps {max_steps}",
+        "PYTHON": sys.executable,
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        ["bash", "model_creation/cpu_run.sh", str(CORPUS), "600"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )  # a safety net, not a speed check
 
 
 def test_two_stretches_resume_one_stable_run_and_ship_decayed_candidates(tmp_path):

@@ -71,8 +71,9 @@ def test_every_paper_lands_in_its_hash_split(built):
     rows = sample_rows()
     assert len(where) == len(rows) == 300
     for row in rows:
-        assert where[(row["id"], row["title"] + "\n" + row["abstract"])] == expected_split(row, **{
-            "validation": FRACTIONS["validation_fraction"], "test": FRACTIONS["test_fraction"]})
+        assert where[(row["id"], row["title"] + "\n" + row["abstract"])] == expected_split(
+            row, **{"validation": FRACTIONS["validation_fraction"], "test": FRACTIONS["test_fraction"]}
+        )
     assert sum(d["id"] is None for split in docs.values() for d in split) == 4  # split by title hash
     for name in ("validation", "test"):
         assert 20 <= len(docs[name]) <= 70  # 15% of 300, give or take the hash's luck
@@ -148,7 +149,9 @@ def test_text_halves_input(tmp_path, oracle, name, trailing_blank):
         row = {**row, "id": None}
         where = [n for n, split in docs.items() if {"id": None, "text": row["title"] + "\n" + row["abstract"]} in split]
         assert where == [expected_split(row, validation=0.15, test=0.15)]
-    assert read_metrics(out)["splits"]["train"]["tokens"] == len(oracle_stream([d["text"] for d in docs["train"]], oracle))
+    assert read_metrics(out)["splits"]["train"]["tokens"] == len(
+        oracle_stream([d["text"] for d in docs["train"]], oracle)
+    )
 
 
 def test_the_same_paper_from_two_inputs_is_kept_once(tmp_path):
@@ -177,7 +180,10 @@ def test_extra_train_inputs_go_to_train_only_and_never_repeat_a_paper(built, tmp
     new = documents(out)
     assert new["validation"] == docs["validation"] and new["test"] == docs["test"]
     added = [d for d in new["train"] if d not in docs["train"]]
-    assert sorted(d["text"].split("\n")[0] for d in added) == ["A study of coral reef acoustics", "Ancient harbours of the Aegean"]
+    assert sorted(d["text"].split("\n")[0] for d in added) == [
+        "A study of coral reef acoustics",
+        "Ancient harbours of the Aegean",
+    ]
     metrics = read_metrics(out)
     assert metrics["splits"]["train"]["extra_documents"] == 2 and metrics["counts"]["extra_dropped_duplicate"] == 1
 
@@ -192,8 +198,14 @@ def test_max_documents_keeps_a_reproducible_subset(built, tmp_path):
 
 
 def test_a_literal_end_of_text_in_an_abstract_is_text(tmp_path, oracle):
-    rows = [{"id": f"2401.{i:05d}", "title": f"Paper {i}", "abstract": f"We prepend $<|endoftext|>$ to prompts, case {i}. " * 5}
-            for i in range(40)]
+    rows = [
+        {
+            "id": f"2401.{i:05d}",
+            "title": f"Paper {i}",
+            "abstract": f"We prepend $<|endoftext|>$ to prompts, case {i}. " * 5,
+        }
+        for i in range(40)
+    ]
     path = tmp_path / "eot.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = build(tmp_path, "eot", inputs=[str(path)], block_size=8, validation_fraction=0.0, test_fraction=0.0)
@@ -272,8 +284,23 @@ def test_command_line_runs_the_stage(tmp_path, capsys):
     from model_creation.__main__ import main
 
     out = tmp_path / "cli"
-    code = main(["dataset", "--inputs", str(SAMPLE), "--output-dir", str(out), "--block-size", "32",
-                 "--validation-fraction", "0.1", "--test-fraction", "0.1", "--max-documents", "150"])
+    code = main(
+        [
+            "dataset",
+            "--inputs",
+            str(SAMPLE),
+            "--output-dir",
+            str(out),
+            "--block-size",
+            "32",
+            "--validation-fraction",
+            "0.1",
+            "--test-fraction",
+            "0.1",
+            "--max-documents",
+            "150",
+        ]
+    )
     assert code == 0 and capsys.readouterr().out.strip().endswith(str(out))
     metrics = read_metrics(out)
     assert (metrics["documents"], metrics["block_size"], metrics["test_fraction"]) == (150, 32, 0.1)

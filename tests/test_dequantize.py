@@ -41,11 +41,18 @@ def test_weights_are_within_half_a_step_of_the_trained_ones(tiny_model_dir):
 
 
 def test_the_recovered_directory_exports_and_quantizes_to_the_same_integers(recovered, tiny_model_dir, tmp_path):
-    exported = export.run(export.Config(input_dir=str(recovered), output_dir=str(tmp_path / "export"),
-                                        parity_new_tokens=4))
+    exported = export.run(
+        export.Config(input_dir=str(recovered), output_dir=str(tmp_path / "export"), parity_new_tokens=4)
+    )
     assert json.loads((exported / "metrics.json").read_text())["parity"]["greedy_match"] is True
-    again = quantize.run(quantize.Config(input_dir=str(exported), output_dir=str(tmp_path / "int8"),
-                                         variants=["per-tensor"], eval_texts=QUANTIZE_TEXTS))
+    again = quantize.run(
+        quantize.Config(
+            input_dir=str(exported),
+            output_dir=str(tmp_path / "int8"),
+            variants=["per-tensor"],
+            eval_texts=QUANTIZE_TEXTS,
+        )
+    )
 
     def integers(model_dir):
         graph = onnx.load(model_dir / "model.onnx").graph

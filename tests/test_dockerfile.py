@@ -74,7 +74,11 @@ def runtime(stages):
 @pytest.fixture(scope="module")
 def build_context() -> set[str]:
     """Every path Docker would send as the build context, by docker-py's .dockerignore rules."""
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return set(exclude_paths(str(REPO), patterns))
 
 
@@ -103,33 +107,58 @@ def test_every_copy_source_exists_and_is_in_the_build_context(stages, build_cont
             for source in sources:
                 path = REPO / source
                 assert path.exists(), f"COPY {source}: not in the repo"
-                assert source.rstrip("/") in build_context, f"COPY {source}: .dockerignore leaves it out of the build context"
+                assert source.rstrip("/") in build_context, (
+                    f"COPY {source}: .dockerignore leaves it out of the build context"
+                )
                 if path.is_dir():
-                    needed = {p.relative_to(REPO).as_posix() for p in path.rglob("*") if p.is_file()
-                              and not {"__pycache__", "node_modules", "dist", "test-results"} & set(p.parts)}
-                    assert needed and not needed - build_context, f"COPY {source}: .dockerignore drops {sorted(needed - build_context)[:5]}"
+                    needed = {
+                        p.relative_to(REPO).as_posix()
+                        for p in path.rglob("*")
+                        if p.is_file() and not {"__pycache__", "node_modules", "dist", "test-results"} & set(p.parts)
+                    }
+                    assert needed and not needed - build_context, (
+                        f"COPY {source}: .dockerignore drops {sorted(needed - build_context)[:5]}"
+                    )
                 copied.append(source.rstrip("/"))
-    assert {"backend", "models/arxiv-gpt2-6x512-bpe16k", "requirements/serve.txt", "requirements/constraints.txt"} <= set(copied)
+    assert {
+        "backend",
+        "models/arxiv-gpt2-6x512-bpe16k",
+        "requirements/serve.txt",
+        "requirements/constraints.txt",
+    } <= set(copied)
 
 
 def test_build_context_leaves_out_everything_else(build_context):
     top_level = {path.split("/")[0] for path in build_context}
     assert top_level <= {"Dockerfile", ".dockerignore", "backend", "frontend", "models", "requirements"}
-    leaked = [path for path in build_context if re.search(r"(^|/)(__pycache__|node_modules|dist|\.venv|tests|runs|\.git)(/|$)", path)
-              or path.startswith("models/") and not path.startswith("models/arxiv-gpt2-6x512-bpe16k")
-              or path.startswith("requirements/") and path not in ("requirements/serve.txt", "requirements/constraints.txt")]
+    leaked = [
+        path
+        for path in build_context
+        if re.search(r"(^|/)(__pycache__|node_modules|dist|\.venv|tests|runs|\.git)(/|$)", path)
+        or path.startswith("models/")
+        and not path.startswith("models/arxiv-gpt2-6x512-bpe16k")
+        or path.startswith("requirements/")
+        and path not in ("requirements/serve.txt", "requirements/constraints.txt")
+    ]
     assert not leaked, leaked
 
 
 def test_hadolint_finds_nothing():
     hadolint = Path(sys.executable).with_name("hadolint")
-    result = subprocess.run([str(hadolint), "--no-color", "--failure-threshold", "info", "Dockerfile"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(hadolint), "--no-color", "--failure-threshold", "info", "Dockerfile"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_frontend_build_output_is_copied_from_the_node_stage(stages):
     workdir = next(args for keyword, args in stages[0]["instructions"] if keyword == "WORKDIR")
-    (copy,) = [copy_parts(args) for keyword, args in stages[1]["instructions"] if keyword == "COPY" and "--from" in args]
+    (copy,) = [
+        copy_parts(args) for keyword, args in stages[1]["instructions"] if keyword == "COPY" and "--from" in args
+    ]
     flags, sources, dest = copy
     assert flags["from"] == "frontend" and sources == [f"{workdir}/dist/"] and dest.rstrip("/") == "frontend/dist"
 
@@ -143,7 +172,9 @@ def test_image_runs_the_procfile_command_as_a_non_root_user(runtime):
     assert users and keywords.index("USER") < keywords.index("CMD")
     uid = users[-1].split(":")[0]
     assert uid not in ("root", "0")
-    created = [c for c in shell_commands([args for keyword, args in runtime if keyword == "RUN"]) if c.startswith("useradd")]
+    created = [
+        c for c in shell_commands([args for keyword, args in runtime if keyword == "RUN"]) if c.startswith("useradd")
+    ]
     assert created and f"--uid {uid}" in created[0]  # the numeric user exists in the image
     assert ("EXPOSE", "8000") in runtime
     env = " ".join(args for keyword, args in runtime if keyword == "ENV")
@@ -151,7 +182,11 @@ def test_image_runs_the_procfile_command_as_a_non_root_user(runtime):
 
 
 def test_only_serving_requirements_are_installed(runtime):
-    installs = [command for command in shell_commands([args for keyword, args in runtime if keyword == "RUN"]) if "pip" in command]
+    installs = [
+        command
+        for command in shell_commands([args for keyword, args in runtime if keyword == "RUN"])
+        if "pip" in command
+    ]
     assert installs == ["pip install --no-cache-dir -r requirements/serve.txt"]
     serve = (REPO / "requirements/serve.txt").read_text().splitlines()
     assert not [line for line in serve if line.startswith("-r")]  # serve.txt pulls in no other requirement file
@@ -162,7 +197,7 @@ def test_only_serving_requirements_are_installed(runtime):
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         code = self.status if self.path == "/health" else 404
         self.send_response(code)
         self.end_headers()
@@ -172,7 +207,9 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)], ids=["ok", "loading", "down"])
+@pytest.mark.parametrize(
+    ("status", "healthy"), [(200, True), (503, False), (None, False)], ids=["ok", "loading", "down"]
+)
 def test_healthcheck_command_reports_health(runtime, status, healthy):
     (check,) = [args for keyword, args in runtime if keyword == "HEALTHCHECK"]
     options, _, command = check.partition(" CMD ")
@@ -187,7 +224,9 @@ def test_healthcheck_command_reports_health(runtime, status, healthy):
     else:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = subprocess.run([sys.executable, *argv[1:]], env={**os.environ, "PORT": str(port)}, capture_output=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, *argv[1:]], env={**os.environ, "PORT": str(port)}, capture_output=True, timeout=30
+        )
     finally:
         if status is not None:
             server.shutdown()
@@ -197,18 +236,44 @@ def test_healthcheck_command_reports_health(runtime, status, healthy):
 
 def test_gunicorn_accepts_the_procfile_configuration(tiny_model_dir, tmp_path):
     argv = procfile_command()
-    env = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir), "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    result = subprocess.run([str(Path(sys.executable).parent / argv[0]), "--check-config", *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir),
+        "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / argv[0]), "--check-config", *argv[1:]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_procfile_command_serves_health_and_stops_gracefully(tiny_model_dir, tmp_path):
     argv = procfile_command()
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "AUTOCOMPLETE_WORKERS": "1", "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
-           "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir), "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    server = subprocess.Popen([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "AUTOCOMPLETE_WORKERS": "1",
+        "AUTOCOMPLETE_INTRA_OP_THREADS": "1",
+        "AUTOCOMPLETE_MODEL_DIR": str(tiny_model_dir),
+        "AUTOCOMPLETE_FRONTEND_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / argv[0]), *argv[1:]],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         health = wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=60)  # a 200 answer
         assert health["status"] == "ok"

@@ -43,6 +43,7 @@ SHELL_BLOCKS = {"bash", "sh", "shell"}
 
 # --- Markdown structure ---------------------------------------------------------------------
 
+
 def split_fences(text: str) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
     """(prose lines with their numbers, [(info string, body)] of fenced code blocks)."""
     prose, blocks = [], []
@@ -116,6 +117,7 @@ def link_problems(text: str, path: Path) -> list[str]:
 
 
 # --- What the repository offers ----------------------------------------------------------------
+
 
 @cache
 def make_targets() -> frozenset[str]:
@@ -191,6 +193,7 @@ def _in_repo_module(module: str) -> Path | None:
 
 
 # --- Commands in ```bash blocks ------------------------------------------------------------------
+
 
 def _tokens(line: str) -> list[str]:
     """Shell words of one line (comments dropped, operators as their own tokens); ValueError while a quote is open."""
@@ -361,6 +364,7 @@ def doc_command_problems(text: str, name: str) -> list[str]:
 
 # --- The checks on the real documentation ------------------------------------------------------
 
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_relative_link_points_at_something_that_exists(doc):
     assert link_problems(doc.read_text(encoding="utf-8"), doc) == []
@@ -436,7 +440,7 @@ BROKEN_COMMANDS = {
     "missing npm script": "cd frontend && npm run no-such-script",
     "missing node script": "cd frontend && node e2e/no-such.mjs --runs 2",
     "continued line": "python -m model_creation dataset --inputs x \\\n  --no-such-flag 1",
-    "unclosed quote": "curl -d '{\"a\": 1}",
+    "unclosed quote": 'curl -d \'{"a": 1}',
     "after a quoted multi-line argument": "curl -d '{\"a\":\n 1}' http://x && make no-such-target",
 }
 
@@ -454,7 +458,7 @@ AUTOCOMPLETE_WORKERS=2 make test
 nice -n 10 .venv/bin/python -m model_creation train --preset tiny --no-compile --dataset-dir runs/x
 python -m model_creation scrape --help
 .venv/bin/python -m bench.decode
-.venv/bin/python bench/load.py --duration 20   # comment with an apostrophe's
+.venv/bin/python -m bench.load --duration 20   # comment with an apostrophe's
 model_creation/full_run.sh corpus.jsonl.gz
 .venv/bin/pytest tests/test_docs_links.py::test_readme_links_every_docs_page -q
 curl -s http://127.0.0.1:8000/generate -d '{"text": "x",

@@ -16,10 +16,10 @@ import zipfile
 import boto3
 import pytest
 import requests
+from moto.core.responses import ActionResult
 from moto.elasticbeanstalk.exceptions import InvalidParameterValueError
 from moto.elasticbeanstalk.models import eb_backends
 from moto.elasticbeanstalk.responses import EBResponse
-from moto.core.responses import ActionResult
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
@@ -69,7 +69,7 @@ def eb_operations(aws_env, monkeypatch):
         try:
             return backend(response).applications[name]
         except KeyError:
-            raise InvalidParameterValueError(f"No Application named '{name}' found.")
+            raise InvalidParameterValueError(f"No Application named '{name}' found.") from None
 
     def require_version(app, label):
         if label not in getattr(app, "versions", {}):
@@ -83,11 +83,18 @@ def eb_operations(aws_env, monkeypatch):
         app = application(self, self._get_param("ApplicationName"))
         label, source = self._get_param("VersionLabel"), self._get_param("SourceBundle")
         if s3_backends[self.current_account][self.partition].get_object(source["S3Bucket"], source["S3Key"]) is None:
-            raise InvalidParameterValueError(f"Unable to download from S3 location (Bucket: {source['S3Bucket']}  Key: {source['S3Key']}).")
+            raise InvalidParameterValueError(
+                f"Unable to download from S3 location (Bucket: {source['S3Bucket']}  Key: {source['S3Key']})."
+            )
         versions = app.__dict__.setdefault("versions", {})
         if label in versions:
             raise InvalidParameterValueError(f"Application Version {label} already exists.")
-        versions[label] = {"ApplicationName": app.application_name, "VersionLabel": label, "SourceBundle": source, "Status": "UNPROCESSED"}
+        versions[label] = {
+            "ApplicationName": app.application_name,
+            "VersionLabel": label,
+            "SourceBundle": source,
+            "Status": "UNPROCESSED",
+        }
         return ActionResult({"ApplicationVersion": versions[label]})
 
     def update_environment(self):
@@ -107,7 +114,11 @@ def eb_operations(aws_env, monkeypatch):
         require_version(app, label)
         result = original_create_environment(self)
         record["created_environments"].append(
-            {"name": self._get_param("EnvironmentName"), "stack": self._get_param("SolutionStackName"), "options": self._get_param("OptionSettings")}
+            {
+                "name": self._get_param("EnvironmentName"),
+                "stack": self._get_param("SolutionStackName"),
+                "options": self._get_param("OptionSettings"),
+            }
         )
         start_deployment(app.environments[self._get_param("EnvironmentName")], "Launching", label)
         return result
@@ -149,8 +160,12 @@ def existing_environment(version="v0"):
     eb.create_application(ApplicationName=APP)
     s3.create_bucket(Bucket="old-bundles", CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket="old-bundles", Key="v0.zip", Body=b"old")
-    eb.create_application_version(ApplicationName=APP, VersionLabel=version, SourceBundle={"S3Bucket": "old-bundles", "S3Key": "v0.zip"})
-    eb.create_environment(ApplicationName=APP, EnvironmentName=ENV, VersionLabel=version, SolutionStackName=AL2023_PY311)
+    eb.create_application_version(
+        ApplicationName=APP, VersionLabel=version, SourceBundle={"S3Bucket": "old-bundles", "S3Key": "v0.zip"}
+    )
+    eb.create_environment(
+        ApplicationName=APP, EnvironmentName=ENV, VersionLabel=version, SolutionStackName=AL2023_PY311
+    )
     for _ in range(10):  # the extension reports Launching for a couple of polls
         if eb.describe_environments()["Environments"][0]["Status"] == "Ready":
             return
@@ -163,7 +178,9 @@ def run_cli(*args):
 
 def test_update_uploads_bundle_creates_version_and_deploys_it(eb_operations, bundle, capsys):
     existing_environment()
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket="my-bundles", CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="my-bundles", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
 
     assert run_cli("--bundle", str(bundle), "--bucket", "my-bundles", "--version-label", "v1") == 0
 
@@ -174,14 +191,24 @@ def test_update_uploads_bundle_creates_version_and_deploys_it(eb_operations, bun
     assert app.versions["v1"]["SourceBundle"] == {"S3Bucket": "my-bundles", "S3Key": key}
     env = app.environments[ENV]
     assert (env.version_label, env.status, env.health) == ("v1", "Ready", "Green")
-    assert len(eb_operations["created_environments"]) == 1  # the one existing_environment made: updated, not created again
+    assert (
+        len(eb_operations["created_environments"]) == 1
+    )  # the one existing_environment made: updated, not created again
     log = capsys.readouterr().err
     assert "status Updating" in log and "is Ready and Green on v1" in log
 
 
 def test_create_makes_application_bucket_and_environment(eb_operations, bundle):
     result = eb_deploy.deploy(
-        eb_deploy.DeployRequest(application=APP, environment=ENV, bundle=bundle, create=True, poll_s=0.01, timeout_s=10, log=lambda line: None)
+        eb_deploy.DeployRequest(
+            application=APP,
+            environment=ENV,
+            bundle=bundle,
+            create=True,
+            poll_s=0.01,
+            timeout_s=10,
+            log=lambda line: None,
+        )
     )
 
     assert result.created_environment and result.s3_bucket == EB_BUCKET
@@ -194,7 +221,11 @@ def test_create_makes_application_bucket_and_environment(eb_operations, bundle):
     assert (env.version_label, env.status, env.health) == (result.version_label, "Ready", "Green")
     (created,) = eb_operations["created_environments"]
     assert created["stack"] == AL2023_PY311
-    assert {"Namespace": "aws:autoscaling:launchconfiguration", "OptionName": "IamInstanceProfile", "Value": "aws-elasticbeanstalk-ec2-role"} in created["options"]
+    assert {
+        "Namespace": "aws:autoscaling:launchconfiguration",
+        "OptionName": "IamInstanceProfile",
+        "Value": "aws-elasticbeanstalk-ec2-role",
+    } in created["options"]
 
 
 @pytest.mark.parametrize("make_application", [True, False], ids=["no-environment", "no-application"])
@@ -236,14 +267,38 @@ def test_missing_bundle_is_refused(eb_operations, tmp_path, capsys):
 
 def test_unhealthy_deployment_times_out_with_last_state(eb_operations, bundle, capsys):
     existing_environment()
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket="my-bundles", CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="my-bundles", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     eb_operations["final_health"] = "Red"
 
-    assert eb_deploy.main(["--application", APP, "--environment", ENV, "--bundle", str(bundle), "--bucket", "my-bundles",
-                           "--version-label", "v2", "--poll", "0.01", "--timeout", "0.3"]) == 1
+    assert (
+        eb_deploy.main(
+            [
+                "--application",
+                APP,
+                "--environment",
+                ENV,
+                "--bundle",
+                str(bundle),
+                "--bucket",
+                "my-bundles",
+                "--version-label",
+                "v2",
+                "--poll",
+                "0.01",
+                "--timeout",
+                "0.3",
+            ]
+        )
+        == 1
+    )
 
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == "eb_deploy: timed out after 0.3 s waiting for autocomplete-prod to be Ready and Green on version v2; last seen: status Ready, health Red, version v2"
+    assert err == (
+        "eb_deploy: timed out after 0.3 s waiting for autocomplete-prod to be Ready and Green on version v2; "
+        "last seen: status Ready, health Red, version v2"
+    )
 
 
 def test_aws_refusal_is_reported_not_raised(eb_operations, bundle, capsys):

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from backend.engine import Completion, Engine, GenerationParams, GenerationResult, ModelLoadError, TokenEvent
-from backend.engine.generation import StopStrings, fit_context
+from backend.engine.decode_loop import StopStrings, fit_context
 from model_creation import export
 from model_creation.stage_dir import write_metrics
 from model_creation.tokenizer import load_gpt2_tokenizer, save_tokenizer
@@ -314,7 +314,9 @@ def eos_engine(tmp_path_factory) -> Engine:
 
 
 def test_eos_ends_a_completion(eos_engine, hf_tokenizer):
-    result = eos_engine.generate(PROMPTS[0], GenerationParams(max_new_tokens=100, temperature=1.0, top_p=1.0, seed=3, n=4))
+    result = eos_engine.generate(
+        PROMPTS[0], GenerationParams(max_new_tokens=100, temperature=1.0, top_p=1.0, seed=3, n=4)
+    )
     lengths = []
     for completion in result.completions:
         ids = token_ids(completion)
@@ -379,7 +381,10 @@ def corrupt(name: str, content: bytes | None):
         (corrupt("config.json", json.dumps({**TINY, "n_embd": 32}).encode()), "test generation .*n_embd=32"),
         (corrupt("config.json", json.dumps({**TINY, "vocab_size": 50000}).encode()), "vocab_size 50000"),
         (corrupt("config.json", json.dumps({**TINY, "vocab_size": 60000}).encode()), r"logits are \[1, 50257\]"),
-        (corrupt("config.json", json.dumps({**TINY, "n_positions": 256}).encode()), "test generation .*n_positions=256"),
+        (
+            corrupt("config.json", json.dumps({**TINY, "n_positions": 256}).encode()),
+            "test generation .*n_positions=256",
+        ),
         (corrupt("config.json", json.dumps({**TINY, "eos_token_id": 60000}).encode()), "end of text 60000"),
     ],
 )

@@ -98,16 +98,29 @@ def chain(tmp_path_factory):
     dataset = build_tiny_dataset_dir(root / "dataset", CORPUS, documents=60)
     hf = build_tiny_hf_dir(root / "train")  # records no input_dir: the dataset must be given
     exported = export.run(export.Config(input_dir=str(hf), output_dir=str(root / "export")))
-    quantized = quantize.run(quantize.Config(input_dir=str(exported), output_dir=str(root / "quantize"),
-                                             variants=["per-channel"], dataset_dir=str(dataset), max_eval_docs=4))
+    quantized = quantize.run(
+        quantize.Config(
+            input_dir=str(exported),
+            output_dir=str(root / "quantize"),
+            variants=["per-channel"],
+            dataset_dir=str(dataset),
+            max_eval_docs=4,
+        )
+    )
     return {"dataset": dataset, "train": hf, "export": exported, "quantize": quantized}
 
 
 @pytest.fixture(scope="module")
 def evaluated(chain, tmp_path_factory):
-    config = evaluate.Config(quantize_dir=str(chain["quantize"]), dataset_dir=str(chain["dataset"]),
-                             output_dir=str(tmp_path_factory.mktemp("final") / "model"), max_documents=5,
-                             latency_new_tokens=8, sample_new_tokens=8, notes="Trained for a test, on 60 documents.")
+    config = evaluate.Config(
+        quantize_dir=str(chain["quantize"]),
+        dataset_dir=str(chain["dataset"]),
+        output_dir=str(tmp_path_factory.mktemp("final") / "model"),
+        max_documents=5,
+        latency_new_tokens=8,
+        sample_new_tokens=8,
+        notes="Trained for a test, on 60 documents.",
+    )
     return evaluate.run(config)
 
 
@@ -134,9 +147,20 @@ def test_eval_json_holds_three_consistent_perplexities(evaluated, chain):
 
 def test_final_directory_is_a_complete_model_directory(evaluated, chain):
     names = {p.name for p in evaluated.iterdir()}
-    assert {"model.onnx", "config.json", "generation_config.json", "tokenizer.json", "vocab.json", "merges.txt",
-            "tokenizer_config.json", "special_tokens_map.json", "README.md", "eval.json", "report.md",
-            "metrics.json"} <= names
+    assert {
+        "model.onnx",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "README.md",
+        "eval.json",
+        "report.md",
+        "metrics.json",
+    } <= names
     assert (evaluated / "model.onnx").read_bytes() == (chain["quantize"] / "model.onnx").read_bytes()
     metrics = json.loads((evaluated / "metrics.json").read_text())
     assert metrics["quantization"] == "int8" and metrics["input_dir"] == str(chain["quantize"].resolve())

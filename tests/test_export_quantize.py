@@ -19,8 +19,15 @@ from tests.tiny_model import TINY, build_tiny_torch_model
 
 PROMPTS = ["We propose a method to", "Graph neural networks", "In this paper, we study", "x"]
 MODEL_DIR_FILES = {
-    "model.onnx", "config.json", "generation_config.json", "tokenizer.json", "vocab.json", "merges.txt",
-    "tokenizer_config.json", "special_tokens_map.json", "metrics.json",
+    "model.onnx",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "metrics.json",
 }
 
 
@@ -84,9 +91,12 @@ def test_onnx_kv_cache_greedy_matches_transformers_generate(tiny_fp32_model_dir,
     ids = prompt_ids(prompt)
     with torch.no_grad():
         expected = torch_model.generate(
-            torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            max_new_tokens=12, do_sample=False, pad_token_id=END_OF_TEXT_ID,
-        )[0, len(ids):].tolist()
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=12,
+            do_sample=False,
+            pad_token_id=END_OF_TEXT_ID,
+        )[0, len(ids) :].tolist()
     got = OnnxDecoder(tiny_fp32_model_dir / "model.onnx").greedy(ids, 12)
     assert got[: len(expected)] == expected
 

@@ -28,8 +28,9 @@ CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.js
 def pretrained(tmp_path_factory) -> Path:
     """A small GPT-2 saved the way the Hub's models are: the stand-in for distilgpt2."""
     torch.manual_seed(5)
-    config = GPT2Config(n_layer=2, n_embd=64, n_head=2, n_positions=128, bos_token_id=END_OF_TEXT_ID,
-                        eos_token_id=END_OF_TEXT_ID)
+    config = GPT2Config(
+        n_layer=2, n_embd=64, n_head=2, n_positions=128, bos_token_id=END_OF_TEXT_ID, eos_token_id=END_OF_TEXT_ID
+    )
     path = tmp_path_factory.mktemp("hub") / "distilgpt2"
     GPT2LMHeadModel(config).save_pretrained(path)
     return path
@@ -42,10 +43,24 @@ def dataset_dir(tmp_path_factory):
 
 def finetune(pretrained: Path, dataset_dir: Path, out: Path, **changes) -> train.Config:
     """The preset, shrunk to a few CPU steps: only the batch shape, the budget and compile change."""
-    shrunk = dict(block_size=64, batch_size=8, grad_accum=1, warmup_steps=2, max_steps=12, eval_interval=6,
-                  eval_batches=2, log_interval=1, compile=False)
-    return dataclasses.replace(train.PRESETS[FINETUNE_PRESET], base=str(pretrained), dataset_dir=str(dataset_dir),
-                               output_dir=str(out), **{**shrunk, **changes})
+    shrunk = dict(
+        block_size=64,
+        batch_size=8,
+        grad_accum=1,
+        warmup_steps=2,
+        max_steps=12,
+        eval_interval=6,
+        eval_batches=2,
+        log_interval=1,
+        compile=False,
+    )
+    return dataclasses.replace(
+        train.PRESETS[FINETUNE_PRESET],
+        base=str(pretrained),
+        dataset_dir=str(dataset_dir),
+        output_dir=str(out),
+        **{**shrunk, **changes},
+    )
 
 
 def training_text_loss(model_dir: Path, dataset_dir: Path) -> float:
@@ -64,7 +79,10 @@ def test_preset_is_a_fine_tuning_recipe():
 
 def test_weights_start_from_the_pretrained_model(pretrained, dataset_dir, tmp_path):
     out = train.run(finetune(pretrained, dataset_dir, tmp_path / "frozen", learning_rate=0.0, max_steps=1))
-    saved, started = GPT2LMHeadModel.from_pretrained(pretrained).state_dict(), GPT2LMHeadModel.from_pretrained(out).state_dict()
+    saved, started = (
+        GPT2LMHeadModel.from_pretrained(pretrained).state_dict(),
+        GPT2LMHeadModel.from_pretrained(out).state_dict(),
+    )
     assert all(torch.equal(saved[k], started[k]) for k in saved)  # a zero learning rate leaves them as loaded
 
 
@@ -73,11 +91,21 @@ def chain(pretrained, dataset_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")
     trained = train.run(finetune(pretrained, dataset_dir, root / "train"))
     exported = export.run(export.Config(input_dir=str(trained), output_dir=str(root / "export"), parity_new_tokens=4))
-    quantized = quantize.run(quantize.Config(input_dir=str(exported), output_dir=str(root / "quantize"),
-                                             variants=["per-channel"], max_eval_docs=4))
-    final = evaluate.run(evaluate.Config(quantize_dir=str(quantized), dataset_dir=str(dataset_dir),
-                                         output_dir=str(root / "model"), max_documents=4, latency_new_tokens=4,
-                                         sample_new_tokens=6))
+    quantized = quantize.run(
+        quantize.Config(
+            input_dir=str(exported), output_dir=str(root / "quantize"), variants=["per-channel"], max_eval_docs=4
+        )
+    )
+    final = evaluate.run(
+        evaluate.Config(
+            quantize_dir=str(quantized),
+            dataset_dir=str(dataset_dir),
+            output_dir=str(root / "model"),
+            max_documents=4,
+            latency_new_tokens=4,
+            sample_new_tokens=6,
+        )
+    )
     return {"train": trained, "model": final}
 
 
@@ -90,8 +118,14 @@ def test_the_fine_tuned_model_serves_and_its_card_names_the_base(chain, pretrain
     card = (chain["model"] / "README.md").read_text()
     assert f"Initialisation: pretrained from `{pretrained}`" in card
     assert json.loads((chain["model"] / "eval.json").read_text())["vocab_size"] == 50257
-    app = create_app({"TESTING": True, "ENGINE": Engine.load(chain["model"]), "FRONTEND_DIR": str(tmp_path / "none"),
-                      "CORS_ORIGINS": []})
+    app = create_app(
+        {
+            "TESTING": True,
+            "ENGINE": Engine.load(chain["model"]),
+            "FRONTEND_DIR": str(tmp_path / "none"),
+            "CORS_ORIGINS": [],
+        }
+    )
     response = app.test_client().post("/generate", json={"text": "We propose", "max_new_tokens": 5, "seed": 1})
     assert response.status_code == 200 and response.get_json()["usage"]["completion_tokens"] >= 1
 
@@ -107,7 +141,16 @@ def test_route_choice(pretrained, monkeypatch):
 def test_pretrained_init_refuses_a_dataset_with_another_vocabulary(pretrained, tmp_path):
     from model_creation import dataset
 
-    data = dataset.run(dataset.Config(inputs=[str(CORPUS)], output_dir=str(tmp_path / "bpe"), block_size=64,
-                                      validation_fraction=0.1, test_fraction=0.1, tokenizer="bpe", bpe_vocab_size=400))
+    data = dataset.run(
+        dataset.Config(
+            inputs=[str(CORPUS)],
+            output_dir=str(tmp_path / "bpe"),
+            block_size=64,
+            validation_fraction=0.1,
+            test_fraction=0.1,
+            tokenizer="bpe",
+            bpe_vocab_size=400,
+        )
+    )
     with pytest.raises(StageError, match="needs a dataset made with GPT-2's tokenizer"):
         train.run(finetune(pretrained, data, tmp_path / "t"))

@@ -58,8 +58,9 @@ def built_frontend() -> Path:
 def server(built_frontend, tiny_model_dir, tmp_path_factory):
     """gunicorn exactly as `make run` starts it, serving the built editor and the tiny model:
     (base URL, master process)."""
-    with live_server(tiny_model_dir, tmp_path_factory.mktemp("frontend-e2e"),
-                     AUTOCOMPLETE_FRONTEND_DIR=str(built_frontend)) as (url, process):
+    with live_server(
+        tiny_model_dir, tmp_path_factory.mktemp("frontend-e2e"), AUTOCOMPLETE_FRONTEND_DIR=str(built_frontend)
+    ) as (url, process):
         yield url, process
 
 
@@ -77,11 +78,18 @@ def test_server_serves_the_built_editor(server_url):
 def test_editor_in_a_real_browser(server):
     server_url, process = server
     if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` (or `make chromium`)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` (or `make chromium`)"
+        )
     if SCREENSHOT.exists():
         SCREENSHOT.unlink()
-    env = {**os.environ, "BASE_URL": server_url, "SERVER_PID": str(process.pid), "CHROMIUM_PATH": str(CHROMIUM),
-           "SCREENSHOT_PATH": os.environ.get("SCREENSHOT_PATH", str(SCREENSHOT))}
+    env = {
+        **os.environ,
+        "BASE_URL": server_url,
+        "SERVER_PID": str(process.pid),
+        "CHROMIUM_PATH": str(CHROMIUM),
+        "SCREENSHOT_PATH": os.environ.get("SCREENSHOT_PATH", str(SCREENSHOT)),
+    }
     # One file at a time: scenarios read server-wide counters, and one pauses the server.
     command = ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *map(str, E2E_SCRIPTS)]
     done = subprocess.run(command, cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=E2E_TIMEOUT_S)

@@ -20,13 +20,28 @@ def test_full_run_chains_every_stage_and_replaces_the_served_model(tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "metrics.json").write_text("{}")  # a finished earlier model, as in a fresh clone
-    env = {**os.environ, "RUNS": str(tmp_path / "runs"), "MODEL_DIR": str(model_dir), "PRESET": "tiny",
-           "HOLDOUT": "0.1", "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(["bash", "model_creation/full_run.sh", str(CORPUS)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "RUNS": str(tmp_path / "runs"),
+        "MODEL_DIR": str(model_dir),
+        "PRESET": "tiny",
+        "HOLDOUT": "0.1",
+        "PYTHON": sys.executable,
+        "HF_HUB_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        ["bash", "model_creation/full_run.sh", str(CORPUS)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    stages = {json.loads((tmp_path / "runs" / name / "metrics.json").read_text()).get("stage", name)
-              for name in ("dataset", "train", "export", "quantize")}
+    stages = {
+        json.loads((tmp_path / "runs" / name / "metrics.json").read_text()).get("stage", name)
+        for name in ("dataset", "train", "export", "quantize")
+    }
     assert len(stages) == 4
     evaluation = json.loads((model_dir / "eval.json").read_text())
     assert set(evaluation["perplexity"]) == {"pytorch", "onnx_fp32", "onnx_int8"}

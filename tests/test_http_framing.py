@@ -12,17 +12,20 @@ HEAD = b"POST /generate HTTP/1.1\r\nHost: x\r\n"
 def verdicts(raw: bytes, max_head: int = 1024, max_body: int = 100) -> list[Verdict]:
     """The verdict after each byte of `raw`, fed one at a time."""
     framing = RequestFraming(max_head, max_body)
-    return [framing.feed(raw[i:i + 1]) for i in range(len(raw))]
+    return [framing.feed(raw[i : i + 1]) for i in range(len(raw))]
 
 
-@pytest.mark.parametrize("raw", [
-    b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    HEAD + b"Content-Length: 5\r\n\r\nhello",
-    HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\n\r\n",
-    HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n",
-    HEAD + b"transfer-encoding: gzip, Chunked\r\n\r\n0\r\n\r\n",
-    b"GET / HTTP/1.1\nHost: x\n\n",  # bare LF: whole, and gunicorn's parser then refuses it
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        HEAD + b"Content-Length: 5\r\n\r\nhello",
+        HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\n\r\n",
+        HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        HEAD + b"transfer-encoding: gzip, Chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: x\n\n",  # bare LF: whole, and gunicorn's parser then refuses it
+    ],
+)
 def test_complete_exactly_at_the_last_byte(raw):
     seen = verdicts(raw)
     assert seen[-1] is Verdict.COMPLETE
@@ -35,13 +38,16 @@ def test_bytes_after_a_complete_request_stay_with_it():
     assert framing.feed(raw) is Verdict.COMPLETE and bytes(framing.buffer) == raw
 
 
-@pytest.mark.parametrize("headers", [
-    b"Content-Length: -1\r\n",
-    b"Content-Length: 5\r\nContent-Length: 5\r\n",
-    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-    b"Transfer-Encoding: chunked, gzip\r\n",
-    b"Content-Length: 0x10\r\n",
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Content-Length: -1\r\n",
+        b"Content-Length: 5\r\nContent-Length: 5\r\n",
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked, gzip\r\n",
+        b"Content-Length: 0x10\r\n",
+    ],
+)
 def test_ambiguous_framing_is_handed_over_when_the_head_ends(headers):
     raw = HEAD + headers + b"\r\n"
     seen = verdicts(raw)

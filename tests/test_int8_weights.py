@@ -61,7 +61,10 @@ def test_a_weight_with_another_kind_of_reader_is_left_alone(unsigned_path):
 @pytest.mark.parametrize(("weight_type", "signed"), [("qint8", True), ("quint8", False)])
 def test_quantize_stage_applies_it_to_int8_weights_only(tiny_fp32_model_dir, tmp_path, weight_type, signed):
     config = quantize.Config(
-        input_dir=str(tiny_fp32_model_dir), output_dir=str(tmp_path / "q"), variants=["per-tensor"], weight_type=weight_type
+        input_dir=str(tiny_fp32_model_dir),
+        output_dir=str(tmp_path / "q"),
+        variants=["per-tensor"],
+        weight_type=weight_type,
     )
     out = quantize.run(config)
     types = set(matmul_weight_types(onnx.load(out / "model.onnx")).values())

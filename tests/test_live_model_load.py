@@ -72,9 +72,14 @@ def test_top_k_is_bounded_by_the_served_vocabulary(small_vocab):
     assert requests.post(f"{base}/generate", json={**body, "top_k": 320}, timeout=10).status_code == 200
     refused = requests.post(f"{base}/generate", json={**body, "top_k": 321}, timeout=10)
     assert refused.status_code == 422
-    assert refused.json()["error"] == {"type": "validation", "field": "top_k",
-                                       "message": "top_k must be >= 0 and <= 320, got 321"}
-    openai = requests.post(f"{base}/v1/completions", json={"model": "model", "prompt": PROMPT, "top_k": 321}, timeout=10)
+    assert refused.json()["error"] == {
+        "type": "validation",
+        "field": "top_k",
+        "message": "top_k must be >= 0 and <= 320, got 321",
+    }
+    openai = requests.post(
+        f"{base}/v1/completions", json={"model": "model", "prompt": PROMPT, "top_k": 321}, timeout=10
+    )
     assert openai.status_code == 400 and openai.json()["error"]["param"] == "top_k"
     spec = requests.get(f"{base}/openapi.json", timeout=5).json()["components"]["schemas"]
     assert spec["GenerateRequest"]["properties"]["top_k"]["maximum"] == 320
@@ -94,8 +99,14 @@ def test_completions_decode_with_the_models_own_tokenizer(small_vocab):
     ids = [0, *tokenizer.encode(PROMPT, add_special_tokens=False).ids]
     model = build_torch_model(tokenizer.get_vocab_size())
     with torch.no_grad():
-        out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                             max_new_tokens=12, do_sample=False, eos_token_id=0, pad_token_id=0)
-    new = out[0, len(ids):].tolist()
+        out = model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=12,
+            do_sample=False,
+            eos_token_id=0,
+            pad_token_id=0,
+        )
+    new = out[0, len(ids) :].tolist()
     assert completion["text"] == tokenizer.decode(new, skip_special_tokens=True)
     assert completion["finish_reason"] == ("eos" if 0 in new else "length")

@@ -22,7 +22,10 @@ JSON_POST = b"POST /generate HTTP/1.1\r\n" + HOST + b"Content-Type: application/
 
 @pytest.fixture(scope="module")
 def port(tiny_model_dir, tmp_path_factory):
-    with live_server(tiny_model_dir, tmp_path_factory.mktemp("raw"), AUTOCOMPLETE_MAX_BODY_BYTES=str(MAX_BODY)) as (base, _):
+    with live_server(tiny_model_dir, tmp_path_factory.mktemp("raw"), AUTOCOMPLETE_MAX_BODY_BYTES=str(MAX_BODY)) as (
+        base,
+        _,
+    ):
         yield int(base.rsplit(":", 1)[1])
 
 
@@ -38,13 +41,22 @@ def assert_json_error(reply, status: int, error_type: str) -> dict:
 MALFORMED = {
     "negative Content-Length": (JSON_POST + b"Content-Length: -1\r\n\r\n", 400, "bad_request"),
     "Content-Length and Transfer-Encoding": (
-        JSON_POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request"),
+        JSON_POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        "bad_request",
+    ),
     "two Content-Lengths": (JSON_POST + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "bad_request"),
-    "9000-byte header": (b"GET /health HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n",
-                         431, "headers_too_large"),
+    "9000-byte header": (
+        b"GET /health HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
     "9000-byte URL": (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414, "uri_too_long"),
-    "200 header fields": (b"GET /health HTTP/1.1\r\n" + HOST + b"".join(b"X-F%d: 1\r\n" % i for i in range(200))
-                          + b"\r\n", 431, "headers_too_large"),
+    "200 header fields": (
+        b"GET /health HTTP/1.1\r\n" + HOST + b"".join(b"X-F%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+        431,
+        "headers_too_large",
+    ),
     "head over 64 KiB": (b"GET /health HTTP/1.1\r\n" + HOST + b"X-F: 1\r\n" * 9000, 431, "headers_too_large"),
     "garbage request line": (b"HELLO THERE\r\n\r\n", 400, "bad_request"),
     "bad chunk size": (JSON_POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "bad_request"),

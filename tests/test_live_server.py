@@ -28,15 +28,24 @@ LONG = {"text": "We", "max_new_tokens": 512, "n": 4, "seed": 0}  # the tiny mode
 
 def metric(base: str, name: str, **labels: str) -> float:
     text = requests.get(f"{base}/metrics", timeout=5).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, tmp_path_factory):
     """One worker with one generation slot and no queue: the strictest admission."""
-    with live_server(tiny_model_dir, tmp_path_factory.mktemp("live"), AUTOCOMPLETE_GENERATION_SLOTS="1",
-                     AUTOCOMPLETE_QUEUE_SIZE="0", AUTOCOMPLETE_THREADS="8") as (base, _):
+    with live_server(
+        tiny_model_dir,
+        tmp_path_factory.mktemp("live"),
+        AUTOCOMPLETE_GENERATION_SLOTS="1",
+        AUTOCOMPLETE_QUEUE_SIZE="0",
+        AUTOCOMPLETE_THREADS="8",
+    ) as (base, _):
         yield base
 
 
@@ -45,13 +54,15 @@ def test_openai_client_plain_and_streamed(server):
 
     client = OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=30)
     model = client.models.list().data[0].id
-    plain = client.completions.create(model=model, prompt=PROMPT, max_tokens=12, seed=3, temperature=0.7,
-                                      n=2, stop=["\n\n"], logprobs=1)
+    plain = client.completions.create(
+        model=model, prompt=PROMPT, max_tokens=12, seed=3, temperature=0.7, n=2, stop=["\n\n"], logprobs=1
+    )
     assert len(plain.choices) == 2 and plain.usage.completion_tokens >= 2
     assert all(c.finish_reason in ("stop", "length") for c in plain.choices)
     assert len(plain.choices[0].logprobs.tokens) == len(plain.choices[0].logprobs.token_logprobs)
-    streamed = client.completions.create(model=model, prompt=PROMPT, max_tokens=12, seed=3, temperature=0.7,
-                                         n=2, stop=["\n\n"], stream=True)
+    streamed = client.completions.create(
+        model=model, prompt=PROMPT, max_tokens=12, seed=3, temperature=0.7, n=2, stop=["\n\n"], stream=True
+    )
     texts, finish = ["", ""], [None, None]
     for chunk in streamed:
         for choice in chunk.choices:
@@ -87,7 +98,9 @@ def test_dropped_stream_frees_its_slot(server):
         time.sleep(0.05)
     assert metric(server, "autocomplete_streams_cancelled_total") == cancelled_before + 1
     # One slot and no queue: this would be a 429 if the slot had leaked.
-    assert requests.post(f"{server}/generate", json={"text": PROMPT, "max_new_tokens": 2}, timeout=30).status_code == 200
+    assert (
+        requests.post(f"{server}/generate", json={"text": PROMPT, "max_new_tokens": 2}, timeout=30).status_code == 200
+    )
 
 
 def test_more_clients_than_slots_get_429_and_the_rest_succeed(server):
@@ -120,8 +133,10 @@ def test_metrics_add_up_across_workers(tiny_model_dir, tmp_path):
     with live_server(tiny_model_dir, tmp_path, AUTOCOMPLETE_WORKERS="2") as (base, _):
         for _ in range(6):  # a new connection each time, so the kernel spreads them over both workers
             with requests.Session() as session:
-                assert session.post(f"{base}/generate", json={"text": PROMPT, "max_new_tokens": 3},
-                                    timeout=30).status_code == 200
+                assert (
+                    session.post(f"{base}/generate", json={"text": PROMPT, "max_new_tokens": 3}, timeout=30).status_code
+                    == 200
+                )
         for _ in range(3):  # whichever worker answers the scrape, it reports the whole server
             assert metric(base, "autocomplete_http_requests_total", endpoint="/generate", status="200") == 6
 
@@ -132,8 +147,10 @@ def test_sigterm_lets_the_request_in_flight_finish(tiny_model_dir, tmp_path):
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             # Headers and half the body: the worker is now inside this request, reading the rest.
-            sock.sendall(b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n")
+            sock.sendall(
+                b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+            )
             sock.sendall(body[:10])
             time.sleep(0.5)
             process.send_signal(signal.SIGTERM)
@@ -182,15 +199,19 @@ def test_a_temperature_near_zero_gives_the_greedy_completion(server, temperature
     near = requests.post(f"{server}/generate", json={**body, "temperature": temperature}, timeout=30).json()
     assert near["completions"] == greedy["completions"]
     model = requests.get(f"{server}/v1/models", timeout=5).json()["data"][0]["id"]
-    openai = requests.post(f"{server}/v1/completions", json={"model": model, "prompt": PROMPT, "max_tokens": 8,
-                                                             "temperature": temperature, "seed": 1}, timeout=30)
+    openai = requests.post(
+        f"{server}/v1/completions",
+        json={"model": model, "prompt": PROMPT, "max_tokens": 8, "temperature": temperature, "seed": 1},
+        timeout=30,
+    )
     assert openai.json()["choices"][0]["text"] == greedy["completions"][0]["text"]
 
 
 def test_more_new_tokens_than_the_context_keeps_the_prompt(server):
     """Issue 14: max_new_tokens beyond the context threw the prompt away to make room."""
-    result = requests.post(f"{server}/generate", json={"text": PROMPT, "max_new_tokens": 512, "temperature": 0},
-                           timeout=30).json()
+    result = requests.post(
+        f"{server}/generate", json={"text": PROMPT, "max_new_tokens": 512, "temperature": 0}, timeout=30
+    ).json()
     prompt_tokens = result["usage"]["prompt_tokens"]
     assert prompt_tokens == 5 and result["truncated"] is False  # "We propose a method to", whole
     completion = result["completions"][0]

@@ -35,8 +35,9 @@ def half_request(i: int) -> bytes:
 
 @pytest.fixture
 def server(tiny_model_dir, tmp_path):
-    with live_server(tiny_model_dir, tmp_path, AUTOCOMPLETE_READ_TIMEOUT=str(READ_TIMEOUT),
-                     AUTOCOMPLETE_TIMEOUT="20") as (base, process):
+    with live_server(
+        tiny_model_dir, tmp_path, AUTOCOMPLETE_READ_TIMEOUT=str(READ_TIMEOUT), AUTOCOMPLETE_TIMEOUT="20"
+    ) as (base, process):
         yield base, int(base.rsplit(":", 1)[1]), process
 
 
@@ -79,7 +80,7 @@ def test_a_slow_but_steady_request_within_the_timeout_is_served(server):
     raw = HEAD + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         for start in range(0, len(raw), len(raw) // 4 + 1):  # four pieces, 0.2 s apart
-            sock.sendall(raw[start:start + len(raw) // 4 + 1])
+            sock.sendall(raw[start : start + len(raw) // 4 + 1])
             time.sleep(0.2)
         reply = parse_reply(read_until_closed(sock, timeout=10))
     assert reply.status == 200 and reply.json()["usage"]["completion_tokens"] == 3

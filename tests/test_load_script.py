@@ -1,4 +1,5 @@
-"""bench/load.py: loopback only, bounded, counts what the server answered, and a tiny real run."""
+"""bench/load.py and bench/load_clients.py: loopback only, bounded, counts what the server answered,
+and a tiny real run."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ import threading
 import numpy as np
 import pytest
 
-from bench import load
+from bench import load, load_clients
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1:8000", "http://example.com:8000", "http://127.0.0.1.nip.io:8000", "https://127.0.0.1:8000", "http://0.0.0.0:8000", "127.0.0.1:8000"]
+    "url",
+    [
+        "http://10.0.0.1:8000",
+        "http://example.com:8000",
+        "http://127.0.0.1.nip.io:8000",
+        "https://127.0.0.1:8000",
+        "http://0.0.0.0:8000",
+        "127.0.0.1:8000",
+    ],
 )
 def test_non_loopback_targets_are_refused(url, capsys):
     assert load.main(["--url", url, "--duration", "1"]) == 2
@@ -21,14 +30,30 @@ def test_non_loopback_targets_are_refused(url, capsys):
     assert err.startswith("load: ") and ("only loopback" in err or "must be http://HOST:PORT" in err)
 
 
-@pytest.mark.parametrize(("url", "target"), [("http://127.0.0.1:8000", ("127.0.0.1", 8000)), ("http://127.9.9.9:1234", ("127.9.9.9", 1234)),
-                                             ("http://[::1]:8000", ("::1", 8000)), ("http://localhost:5000/", ("localhost", 5000))])
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("http://127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("http://127.9.9.9:1234", ("127.9.9.9", 1234)),
+        ("http://[::1]:8000", ("::1", 8000)),
+        ("http://localhost:5000/", ("localhost", 5000)),
+    ],
+)
 def test_loopback_targets_are_accepted(url, target):
     assert load.loopback_target(url) == target
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--clients", "0"), ("--clients", "65"), ("--duration", "0.5"), ("--duration", "121"),
-                                             ("--max-new-tokens", "65"), ("--slow-clients", "1025")])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--clients", "0"),
+        ("--clients", "65"),
+        ("--duration", "0.5"),
+        ("--duration", "121"),
+        ("--max-new-tokens", "65"),
+        ("--slow-clients", "1025"),
+    ],
+)
 def test_bounds_are_enforced(flag, value, capsys):
     assert load.main(["--url", "http://127.0.0.1:9", flag, value]) == 2
     assert f"{flag} must be between" in capsys.readouterr().err
@@ -38,7 +63,7 @@ def test_bounds_are_enforced(flag, value, capsys):
 @pytest.mark.parametrize("q", [50, 90, 99])
 def test_percentile_is_nearest_rank(n, q):
     values = list(np.random.default_rng(n * q).normal(100, 30, size=n))
-    assert load.percentile(values, q) == pytest.approx(np.percentile(values, q, method="inverted_cdf"))
+    assert load_clients.percentile(values, q) == pytest.approx(np.percentile(values, q, method="inverted_cdf"))
 
 
 def test_tally_matches_what_the_server_answered():
@@ -60,15 +85,20 @@ def test_tally_matches_what_the_server_answered():
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             assert self.path == "/generate" and request["max_new_tokens"] == 3
             with lock:
                 status = cycle[sum(answered[s] for s in cycle) % 3]
                 answered[status] += 1
-            self.reply(status, {"completions": [{"text": " a b c"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}} if status == 200 else {"error": {}})
+            self.reply(
+                status,
+                {"completions": [{"text": " a b c"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+                if status == 200
+                else {"error": {}},
+            )
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             with lock:
                 answered["health"] += 1
             self.reply(200, {"status": "ok"})
@@ -79,7 +109,7 @@ def test_tally_matches_what_the_server_answered():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = load.run_load("127.0.0.1", server.server_address[1], clients=3, duration=1.5, max_new_tokens=3)
+        report = load_clients.run_load("127.0.0.1", server.server_address[1], clients=3, duration=1.5, max_new_tokens=3)
     finally:
         server.shutdown()
         server.server_close()
@@ -92,8 +122,23 @@ def test_tally_matches_what_the_server_answered():
 
 def test_tiny_run_against_the_real_server(tiny_model_dir, tmp_path, capsys):
     """Starts the Procfile's gunicorn with the tiny model, loads it for 2 s, stops it gracefully."""
-    assert load.main(["--model-dir", str(tiny_model_dir), "--clients", "3", "--duration", "2", "--max-new-tokens", "4",
-                      "--json", str(tmp_path / "report.json")]) == 0
+    assert (
+        load.main(
+            [
+                "--model-dir",
+                str(tiny_model_dir),
+                "--clients",
+                "3",
+                "--duration",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--json",
+                str(tmp_path / "report.json"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     assert json.loads(capsys.readouterr().out) == report
     assert report["served"] > 0 and report["errors"] == 0 and report["health_failed"] == 0 and report["health_ok"] > 0
@@ -106,8 +151,25 @@ def test_slow_clients_are_held_then_dropped_with_408(tiny_model_dir, tmp_path, c
     """--slow-clients: 64 half-sent requests wait while the load runs; /health keeps answering and
     the server answers each 408 once its read timeout (2 s here) has passed."""
     monkeypatch.setenv("AUTOCOMPLETE_READ_TIMEOUT", "2")
-    assert load.main(["--model-dir", str(tiny_model_dir), "--clients", "1", "--duration", "5", "--max-new-tokens", "2",
-                      "--slow-clients", "64", "--json", str(tmp_path / "report.json")]) == 0
+    assert (
+        load.main(
+            [
+                "--model-dir",
+                str(tiny_model_dir),
+                "--clients",
+                "1",
+                "--duration",
+                "5",
+                "--max-new-tokens",
+                "2",
+                "--slow-clients",
+                "64",
+                "--json",
+                str(tmp_path / "report.json"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["slow_clients"] == report["slow_dropped"] == 64
     assert report["slow_answered"] == {"HTTP/1.1 408 Request Timeout": 64}
@@ -118,14 +180,18 @@ def test_slow_clients_are_held_then_dropped_with_408(tiny_model_dir, tmp_path, c
 def test_streaming_clients_count_tokens_and_time_the_first_one():
     """--stream clients (bench/batching.py) read /generate/stream's SSE: the done event's usage is
     counted and the first token event is timed, before the whole response has arrived."""
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             assert self.path == "/generate/stream"
-            events = [("token", {"index": 0, "text": " a"}), ("token", {"index": 0, "text": " b"}),
-                      ("done", {"completions": [{"text": " a b"}], "usage": {"prompt_tokens": 2, "completion_tokens": 2}})]
+            events = [
+                ("token", {"index": 0, "text": " a"}),
+                ("token", {"index": 0, "text": " b"}),
+                ("done", {"completions": [{"text": " a b"}], "usage": {"prompt_tokens": 2, "completion_tokens": 2}}),
+            ]
             body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -133,7 +199,7 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             data = json.dumps({"status": "ok"}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
@@ -146,7 +212,9 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = load.run_load("127.0.0.1", server.server_address[1], clients=2, duration=1.0, max_new_tokens=2, stream=True)
+        report = load_clients.run_load(
+            "127.0.0.1", server.server_address[1], clients=2, duration=1.0, max_new_tokens=2, stream=True
+        )
     finally:
         server.shutdown()
         server.server_close()

@@ -34,8 +34,15 @@ GRAPHS = ["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir", "tiny_model_dir", 
 def int8_fused_per_channel_dir(tiny_fp32_model_dir, tmp_path_factory):
     """The int8 variant the shipped model uses: fused graph, per-channel weights."""
     out = tmp_path_factory.mktemp("int8-fused-per-channel") / "model"
-    quantize.run(quantize.Config(input_dir=str(tiny_fp32_model_dir), output_dir=str(out), overwrite=True,
-                                 variants=["optimized-per-channel"], eval_texts=QUANTIZE_TEXTS))
+    quantize.run(
+        quantize.Config(
+            input_dir=str(tiny_fp32_model_dir),
+            output_dir=str(out),
+            overwrite=True,
+            variants=["optimized-per-channel"],
+            eval_texts=QUANTIZE_TEXTS,
+        )
+    )
     return out
 
 
@@ -45,7 +52,9 @@ def old_fp32_model_dir(tmp_path_factory):
     work = tmp_path_factory.mktemp("old-export")
     hf_dir = build_tiny_hf_dir(work / "hf")
     with mock.patch.object(export, "add_logits_start", lambda graph: None):
-        export.run(export.Config(input_dir=str(hf_dir), output_dir=str(work / "model"), overwrite=True, parity_new_tokens=4))
+        export.run(
+            export.Config(input_dir=str(hf_dir), output_dir=str(work / "model"), overwrite=True, parity_new_tokens=4)
+        )
     return work / "model"
 
 
@@ -91,8 +100,10 @@ def test_old_graph_without_the_input_still_serves(old_fp32_model_dir, tiny_fp32_
         np.testing.assert_array_equal(logits, old.sequence_logits(ids)[-1:])
         np.testing.assert_array_equal(logits, new.prefill(ids)[0])
     params = GenerationParams(max_new_tokens=12, temperature=0.0)
-    texts = [Engine.load(d, intra_op_threads=1).generate("We propose", params).completions[0].text
-             for d in (old_fp32_model_dir, tiny_fp32_model_dir)]
+    texts = [
+        Engine.load(d, intra_op_threads=1).generate("We propose", params).completions[0].text
+        for d in (old_fp32_model_dir, tiny_fp32_model_dir)
+    ]
     assert texts[0] == texts[1]
 
 

@@ -20,13 +20,25 @@ from tests.nginx_proxy import REPO, nginx_in_front_of
 def test_nginx_settings_turn_off_buffering_and_gzip_for_the_stream():
     http_level = (REPO / ".platform/nginx/conf.d/streaming.conf").read_text()
     server_level = (REPO / ".platform/nginx/conf.d/elasticbeanstalk/generate-stream.conf").read_text()
-    directives = lambda text: {line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}  # noqa: E731
+
+    def directives(text):
+        return {
+            line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
+        }
+
     assert "proxy_buffering off" in directives(http_level)
     stream = {" ".join(d.split()) for d in directives(server_level)}
-    assert {"location ~ ^/(generate/stream|v1/completions)$ {", "proxy_pass http://127.0.0.1:8000", "proxy_buffering off", "gzip off"} <= stream
+    assert {
+        "location ~ ^/(generate/stream|v1/completions)$ {",
+        "proxy_pass http://127.0.0.1:8000",
+        "proxy_buffering off",
+        "gzip off",
+    } <= stream
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to parse the config")
+@pytest.mark.skipif(
+    shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to parse the config"
+)
 def test_nginx_accepts_the_files_where_the_platform_includes_them(tmp_path):
     """nginx -t on a config laid out like the AL2023 platform's: conf.d in http, conf.d/elasticbeanstalk in server."""
     shutil.copytree(REPO / ".platform/nginx/conf.d", tmp_path / "conf.d")
@@ -38,11 +50,15 @@ def test_nginx_accepts_the_files_where_the_platform_includes_them(tmp_path):
         f"    location / {{ proxy_pass http://127.0.0.1:8000; }}\n"
         f"    include {tmp_path}/conf.d/elasticbeanstalk/*.conf; }}\n}}\n"
     )
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to proxy through")
+@pytest.mark.skipif(
+    shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light) to proxy through"
+)
 @pytest.mark.parametrize("path", ["/generate/stream", "/v1/completions"])
 def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     """The upstream sends one event and waits until the client has it; a buffering proxy never delivers it."""
@@ -52,7 +68,7 @@ def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     class Upstream(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # the body ends when the connection closes, as a stream does
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -70,7 +86,9 @@ def test_nginx_passes_each_event_on_at_once_and_uncompressed(tmp_path, path):
     nginx, port = nginx_in_front_of(upstream.server_address[1], tmp_path)
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        connection.request("POST", path, body=b"{}", headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+        connection.request(
+            "POST", path, body=b"{}", headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"}
+        )
         response = connection.getresponse()
         assert response.status == 200 and response.getheader("Content-Encoding") is None
         first = b""

@@ -24,14 +24,30 @@ CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.js
 SKIPPED_TAGS = {"install", "colab", "network"}
 ALLOWED_MODULES = ("model_creation", "os", "json", "dataclasses", "shutil", "torch", "IPython.display", "google.colab")
 FORBIDDEN_NODES = (
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.AsyncFor, ast.While, ast.If,
-    ast.IfExp, ast.With, ast.Try, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Global,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.If,
+    ast.IfExp,
+    ast.With,
+    ast.Try,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Global,
 )
 
 
 def code_cells(name: str) -> list[tuple[str, set[str]]]:
     book = json.loads((NOTEBOOKS_DIR / name).read_text())
-    return [("".join(c["source"]), set(c["metadata"].get("tags", []))) for c in book["cells"] if c["cell_type"] == "code"]
+    return [
+        ("".join(c["source"]), set(c["metadata"].get("tags", []))) for c in book["cells"] if c["cell_type"] == "code"
+    ]
 
 
 def test_every_notebook_is_present():
@@ -78,7 +94,7 @@ def run_notebook(name: str, stop_before_tag: str | None = None) -> dict:
         if tags & SKIPPED_TAGS:
             continue
         with contextlib.redirect_stdout(printed):  # display() of images prints their repr here
-            exec(compile(source, f"{name}", "exec"), namespace)  # noqa: S102 - executing our own notebooks
+            exec(compile(source, f"{name}", "exec"), namespace)  # executing our own notebooks
     namespace["__stdout__"] = printed.getvalue()
     return namespace
 

@@ -12,8 +12,10 @@ from model_creation.perplexity import document_ids, document_nll, gpt2_token_cou
 from model_creation.tokenizer import load_gpt2_tokenizer
 from tests.tiny_model import build_tiny_torch_model
 
-LONG = ("Graph neural networks\n" + "We study message passing on large graphs with attention over neighbours, "
-        "and we evaluate it on citation networks, molecules and social graphs. " * 6)
+LONG = (
+    "Graph neural networks\n" + "We study message passing on large graphs with attention over neighbours, "
+    "and we evaluate it on citation networks, molecules and social graphs. " * 6
+)
 TEXTS = ["A title\nWe propose a method to learn sparse representations.", LONG]
 
 

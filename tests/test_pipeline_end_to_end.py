@@ -25,21 +25,55 @@ PROMPTS = ["We propose a method to", "Deep reinforcement learning"]
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    data = dataset.run(dataset.Config(inputs=[str(CORPUS)], output_dir=str(root / "dataset"), block_size=64,
-                                      validation_fraction=0.1, test_fraction=0.1))
+    data = dataset.run(
+        dataset.Config(
+            inputs=[str(CORPUS)],
+            output_dir=str(root / "dataset"),
+            block_size=64,
+            validation_fraction=0.1,
+            test_fraction=0.1,
+        )
+    )
     # The train stage through the command line, as a user runs it.
-    command = [sys.executable, "-m", "model_creation", "train", "--preset", "tiny", "--dataset-dir", str(data),
-               "--output-dir", str(root / "train"), "--max-steps", "20", "--eval-interval", "10"]
+    command = [
+        sys.executable,
+        "-m",
+        "model_creation",
+        "train",
+        "--preset",
+        "tiny",
+        "--dataset-dir",
+        str(data),
+        "--output-dir",
+        str(root / "train"),
+        "--max-steps",
+        "20",
+        "--eval-interval",
+        "10",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     trained = Path(done.stdout.strip().splitlines()[-1])
     assert trained == root / "train"
     exported = export.run(export.Config(input_dir=str(trained), output_dir=str(root / "export")))
-    quantized = quantize.run(quantize.Config(input_dir=str(exported), output_dir=str(root / "quantize"),
-                                             variants=["per-tensor", "per-channel"], max_eval_docs=8))
-    final = evaluate.run(evaluate.Config(quantize_dir=str(quantized), output_dir=str(root / "model"),
-                                         max_documents=10, latency_new_tokens=8, sample_new_tokens=8))
+    quantized = quantize.run(
+        quantize.Config(
+            input_dir=str(exported),
+            output_dir=str(root / "quantize"),
+            variants=["per-tensor", "per-channel"],
+            max_eval_docs=8,
+        )
+    )
+    final = evaluate.run(
+        evaluate.Config(
+            quantize_dir=str(quantized),
+            output_dir=str(root / "model"),
+            max_documents=10,
+            latency_new_tokens=8,
+            sample_new_tokens=8,
+        )
+    )
     return {"dataset": data, "train": trained, "export": exported, "quantize": quantized, "model": final}
 
 
@@ -80,7 +114,19 @@ def test_eval_json_and_trained_model_beat_chance(pipeline):
 
 def test_final_directory_is_what_the_backend_loads(pipeline):
     names = {p.name for p in pipeline["model"].iterdir()}
-    assert {"model.onnx", "config.json", "generation_config.json", "tokenizer.json", "vocab.json", "merges.txt",
-            "tokenizer_config.json", "special_tokens_map.json", "metrics.json", "README.md", "eval.json",
-            "loss_curve.png", "report.md"} <= names
+    assert {
+        "model.onnx",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "metrics.json",
+        "README.md",
+        "eval.json",
+        "loss_curve.png",
+        "report.md",
+    } <= names
     assert json.loads((pipeline["model"] / "config.json").read_text())["n_layer"] == 2

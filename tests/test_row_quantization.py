@@ -26,7 +26,8 @@ ROWS = (rng.normal(size=(2, 3, 32)) * np.array([1.0, 0.01, 30.0])[None, :, None]
 def quantized_matmul(tmp_path, opset: int, per_row: bool) -> ort.InferenceSession:
     """x [batch, seq, 32] @ WEIGHT, dynamically quantized by onnxruntime, then optionally per row."""
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 32])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 24])],
         [numpy_helper.from_array(WEIGHT, "w")],

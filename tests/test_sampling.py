@@ -74,10 +74,24 @@ def test_a_tiny_temperature_is_the_greedy_limit(temperature):
     seen = np.array([int(np.argmax(logits))])
     for seed in range(5):
         for top_k, top_p, penalty in ((0, 1.0, 1.0), (50, 0.95, 1.0), (0, 0.5, 1.5), (VOCAB, 1e-300, 2.0)):
-            token = sampling.sample_token(logits, np.random.default_rng(seed), seen_ids=seen, temperature=temperature,
-                                          top_k=top_k, top_p=top_p, repetition_penalty=penalty)
-            greedy = sampling.sample_token(logits, np.random.default_rng(seed), seen_ids=seen, temperature=0,
-                                           top_k=top_k, top_p=top_p, repetition_penalty=penalty)
+            token = sampling.sample_token(
+                logits,
+                np.random.default_rng(seed),
+                seen_ids=seen,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=penalty,
+            )
+            greedy = sampling.sample_token(
+                logits,
+                np.random.default_rng(seed),
+                seen_ids=seen,
+                temperature=0,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=penalty,
+            )
             assert token == greedy
 
 
@@ -160,7 +174,13 @@ def test_sampler_draws_from_the_transformers_distribution(vocab, scale, temperat
     samples = np.array(
         [
             sampling.sample_token(
-                logits, rng, seen_ids=seen, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=penalty
+                logits,
+                rng,
+                seen_ids=seen,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=penalty,
             )
             for _ in range(draws)
         ]
@@ -181,7 +201,9 @@ def test_temperature_zero_is_greedy_argmax(penalty):
     seen = np.array([int(np.argmax(logits))])  # the penalty can move the argmax
     expected = int(np.argmax(oracle(RepetitionPenaltyLogitsProcessor(penalty), logits, seen)))
     rng = np.random.default_rng(0)
-    token = sampling.sample_token(logits, rng, seen_ids=seen, temperature=0, top_k=0, top_p=0.9, repetition_penalty=penalty)
+    token = sampling.sample_token(
+        logits, rng, seen_ids=seen, temperature=0, top_k=0, top_p=0.9, repetition_penalty=penalty
+    )
     assert token == expected
 
 

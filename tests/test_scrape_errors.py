@@ -24,11 +24,17 @@ def test_corrupt_existing_file_is_a_clear_error(tmp_path, api):
 
 @pytest.mark.parametrize("num_retries", [0, 2])
 def test_http_400_feed_raises_a_clear_error_after_the_retries(tmp_path, api, num_retries):
-    config = replay_config(tmp_path, query=None, id_list=["abc"], page_size=100, max_results=None, num_retries=num_retries)
+    config = replay_config(
+        tmp_path, query=None, id_list=["abc"], page_size=100, max_results=None, num_retries=num_retries
+    )
     with pytest.raises(StageError) as info:
         scrape.run(config)
     message = str(info.value)
-    assert "HTTP 400" in message and "incorrect id format for abc" in message and f"after {num_retries + 1} tries" in message
+    assert (
+        "HTTP 400" in message
+        and "incorrect id format for abc" in message
+        and f"after {num_retries + 1} tries" in message
+    )
     assert api.urls() == [recording("id_abc_s0_m100")["url"]] * (num_retries + 1)
     assert not (tmp_path / "scrape" / "metrics.json").exists()
 
@@ -59,6 +65,7 @@ def test_unrecorded_url_never_reaches_the_network(api):
 
 
 # --- configuration --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "overrides, message",

@@ -79,12 +79,18 @@ def test_old_style_ids_lose_only_the_version(tmp_path, api, requested, expected_
 
 # --- date windows ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "start, end, days, expected",
     [
         ("2024-01-01", "2024-01-01", 7, [("2024-01-01", "2024-01-01")]),
         ("2024-01-01", "2024-01-14", 7, [("2024-01-01", "2024-01-07"), ("2024-01-08", "2024-01-14")]),
-        ("2024-02-26", "2024-03-05", 3, [("2024-02-26", "2024-02-28"), ("2024-02-29", "2024-03-02"), ("2024-03-03", "2024-03-05")]),
+        (
+            "2024-02-26",
+            "2024-03-05",
+            3,
+            [("2024-02-26", "2024-02-28"), ("2024-02-29", "2024-03-02"), ("2024-03-03", "2024-03-05")],
+        ),
         ("2024-12-30", "2025-01-02", 30, [("2024-12-30", "2025-01-02")]),
     ],
 )
@@ -99,8 +105,9 @@ def test_window_query_uses_arxiv_syntax():
 
 
 def test_window_searches_and_which_may_complete(tmp_path):
-    config = scrape.Config(output_dir=str(tmp_path), start_date="2024-01-01", end_date="2024-01-10", window_days=5,
-                           max_results=50)
+    config = scrape.Config(
+        output_dir=str(tmp_path), start_date="2024-01-01", end_date="2024-01-10", window_days=5, max_results=50
+    )
     searches = scrape.planned_searches(config)
     assert [s.query for s, _ in searches] == [
         scrape.window_query(scrape.DEFAULT_CATEGORIES, date(2024, 1, 1), date(2024, 1, 5)),
@@ -113,11 +120,29 @@ def test_window_searches_and_which_may_complete(tmp_path):
 
 # --- the command line -----------------------------------------------------------------------
 
+
 def test_command_line_runs_the_stage(tmp_path, api, capsys):
     from model_creation.__main__ import main
 
     out = tmp_path / "cli"
-    code = main(["scrape", "--output-dir", str(out), "--query", "testing", "--sort-by", "relevance", "--sort-order",
-                 "descending", "--page-size", "10", "--max-results", "20", "--delay-seconds", "0"])
+    code = main(
+        [
+            "scrape",
+            "--output-dir",
+            str(out),
+            "--query",
+            "testing",
+            "--sort-by",
+            "relevance",
+            "--sort-order",
+            "descending",
+            "--page-size",
+            "10",
+            "--max-results",
+            "20",
+            "--delay-seconds",
+            "0",
+        ]
+    )
     assert code == 0 and capsys.readouterr().out.strip() == str(out)
     assert len(read_lines(out)) == 20 and len(api.calls) == 2

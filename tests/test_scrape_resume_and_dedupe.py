@@ -22,7 +22,12 @@ def test_resume_adds_only_new_papers(tmp_path, api):
     assert lines[:30] == first
     assert [line["id"] for line in lines] == [e["id"] for p in TESTING_PAGES for e in oracle_entries(p)]
     metrics = read_metrics(out)
-    assert (metrics["already_in_file"], metrics["fetched"], metrics["kept"], metrics["total_in_file"]) == (30, 60, 30, 60)
+    assert (metrics["already_in_file"], metrics["fetched"], metrics["kept"], metrics["total_in_file"]) == (
+        30,
+        60,
+        30,
+        60,
+    )
     assert metrics["dropped"]["duplicate_id"] == 30
 
 
@@ -45,8 +50,14 @@ def test_resume_cuts_a_half_written_last_line(tmp_path, api):
 
 
 def test_finished_windows_are_not_fetched_again(tmp_path, api):
-    config = scrape.Config(output_dir=str(tmp_path / "scrape"), start_date="2020-01-01", end_date="2020-01-14",
-                           window_days=7, page_size=100, delay_seconds=0.0)
+    config = scrape.Config(
+        output_dir=str(tmp_path / "scrape"),
+        start_date="2020-01-01",
+        end_date="2020-01-14",
+        window_days=7,
+        page_size=100,
+        delay_seconds=0.0,
+    )
     searches = scrape.planned_searches(config)
     client = scrape.make_client(config)
     empty = recording("id_0000.0000_s0_m100")["url"]  # arXiv's real answer for a search with no results
@@ -78,6 +89,7 @@ def test_duplicates_by_id_and_by_title_are_dropped(tmp_path, api):
 
 # --- text rules shared with the dataset stage -----------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text, withdrawn",
     [
@@ -100,7 +112,12 @@ def test_withdrawn_notices(text, withdrawn):
 
 @pytest.mark.parametrize(
     "raw, clean",
-    [("  a\n b\t\tc  ", "a b c"), ("line one\r\nline two", "line one line two"), ("\u00a0nbsp\u2009thin ", "nbsp thin"), ("", "")],
+    [
+        ("  a\n b\t\tc  ", "a b c"),
+        ("line one\r\nline two", "line one line two"),
+        ("\u00a0nbsp\u2009thin ", "nbsp thin"),
+        ("", ""),
+    ],
 )
 def test_normalise_whitespace(raw, clean):
     assert normalise_whitespace(raw) == clean
@@ -110,7 +127,11 @@ def test_normalise_whitespace(raw, clean):
     "a, b, same",
     [
         ("Attention Is All You Need", "attention is all you need.", True),
-        ("BERT: Pre-training of Deep Bidirectional Transformers", "BERT -- pre-training of deep bidirectional transformers", True),
+        (
+            "BERT: Pre-training of Deep Bidirectional Transformers",
+            "BERT -- pre-training of deep bidirectional transformers",
+            True,
+        ),
         ("Straße", "STRASSE", True),
         ("GPT-2", "GPT-3", False),
     ],

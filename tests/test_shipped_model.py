@@ -82,7 +82,11 @@ def test_int8_perplexity_on_held_out_abstracts():
     tokenizer, gpt2 = Tokenizer.from_file(str(SHIPPED / "tokenizer.json")), load_gpt2_tokenizer()
     n_positions = json.loads((SHIPPED / "config.json").read_text())["n_positions"]
     texts = [json.loads(line)["text"] for line in (FIXTURES / "test-abstracts-sample.jsonl").read_text().splitlines()]
-    measured = perplexity(OnnxDecoder(SHIPPED / "model.onnx").logits, [document_ids(tokenizer, t) for t in texts],
-                          context=n_positions, gpt2_tokens=[gpt2_token_count(gpt2, t) for t in texts])
+    measured = perplexity(
+        OnnxDecoder(SHIPPED / "model.onnx").logits,
+        [document_ids(tokenizer, t) for t in texts],
+        context=n_positions,
+        gpt2_tokens=[gpt2_token_count(gpt2, t) for t in texts],
+    )
     assert measured.documents == len(texts)
     assert measured.perplexity_per_gpt2_token < MAX_SAMPLE_PERPLEXITY

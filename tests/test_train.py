@@ -54,8 +54,18 @@ def test_loss_decreases(trained):
 
 def test_outputs_and_metrics(trained, dataset_dir):
     names = {p.name for p in trained.iterdir()}
-    expected = {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "vocab.json",
-                "merges.txt", "checkpoint.pt", "log.jsonl", "loss_curve.png", "metrics.json"}
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer.json",
+        "vocab.json",
+        "merges.txt",
+        "checkpoint.pt",
+        "log.jsonl",
+        "loss_curve.png",
+        "metrics.json",
+    }
     assert expected <= names
     assert (trained / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((trained / "metrics.json").read_text())

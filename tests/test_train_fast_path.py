@@ -24,7 +24,9 @@ def dataset_dir(tmp_path_factory):
 
 
 def tiny(dataset_dir, output_dir, **changes) -> train.Config:
-    return dataclasses.replace(train.PRESETS["tiny"], dataset_dir=str(dataset_dir), output_dir=str(output_dir), **changes)
+    return dataclasses.replace(
+        train.PRESETS["tiny"], dataset_dir=str(dataset_dir), output_dir=str(output_dir), **changes
+    )
 
 
 def train_losses(out: Path) -> list[float]:

@@ -38,14 +38,18 @@ def straight(dataset_dir, tmp_path_factory):
 
 
 def tiny(dataset_dir, output_dir, **changes) -> train.Config:
-    return dataclasses.replace(train.PRESETS["tiny"], dataset_dir=str(dataset_dir), output_dir=str(output_dir),
-                               **{**RUN, **changes})
+    return dataclasses.replace(
+        train.PRESETS["tiny"], dataset_dir=str(dataset_dir), output_dir=str(output_dir), **{**RUN, **changes}
+    )
 
 
 def history(out: Path) -> list[tuple]:
     """The logged training and validation history, without the per-invocation records."""
-    return [(r["step"], r.get("train_loss"), r.get("val_loss")) for r in read_log(out / "log.jsonl")
-            if "train_loss" in r or "val_loss" in r]
+    return [
+        (r["step"], r.get("train_loss"), r.get("val_loss"))
+        for r in read_log(out / "log.jsonl")
+        if "train_loss" in r or "val_loss" in r
+    ]
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
@@ -55,8 +59,19 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def start_training(dataset_dir: Path, out: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "model_creation", "train", "--preset", "tiny", "--dataset-dir", str(dataset_dir),
-               "--output-dir", str(out), *[f"--{k.replace('_', '-')}={v}" for k, v in RUN.items()]]
+    command = [
+        sys.executable,
+        "-m",
+        "model_creation",
+        "train",
+        "--preset",
+        "tiny",
+        "--dataset-dir",
+        str(dataset_dir),
+        "--output-dir",
+        str(out),
+        *[f"--{k.replace('_', '-')}={v}" for k, v in RUN.items()],
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     out.parent.mkdir(parents=True, exist_ok=True)
     with (out.parent / f"{out.name}.stderr").open("w") as stderr:  # a file, not a pipe that could fill up
@@ -101,7 +116,9 @@ def test_sigterm_checkpoints_the_current_step_and_resumes(dataset_dir, straight,
     assert metrics["stop_reason"] == "SIGTERM" and metrics["steps"] < RUN["max_steps"]
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == metrics["steps"]
     resumed = train.run(tiny(dataset_dir, out, resume=True))
-    assert [h[:2] for h in history(resumed) if h[1] is not None] == [h[:2] for h in history(straight) if h[1] is not None]
+    assert [h[:2] for h in history(resumed) if h[1] is not None] == [
+        h[:2] for h in history(straight) if h[1] is not None
+    ]
     assert_same_weights(resumed, straight)
 
 

@@ -12,14 +12,14 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers imports huggingface_hub, which reads it once
 
-import torch  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
-from model_creation import export, quantize, train  # noqa: E402
-from model_creation.stage_dir import write_metrics  # noqa: E402
-from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer  # noqa: E402
+from model_creation import export, quantize, train
+from model_creation.stage_dir import write_metrics
+from model_creation.tokenizer import END_OF_TEXT_ID, save_tokenizer
 
 TINY = dict(n_layer=2, n_embd=64, n_head=2, n_positions=128, vocab_size=50257)
 # Wider than GPT-2's 0.02 so next-token distributions are peaked enough for top-k / top-p
@@ -60,7 +60,9 @@ def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0, a
     with tempfile.TemporaryDirectory(prefix="tiny-model-") as work:
         hf_dir = build_tiny_hf_dir(Path(work) / "hf", seed)
         export_dir = dest if not quantized else Path(work) / "export"
-        export.run(export.Config(input_dir=str(hf_dir), output_dir=str(export_dir), overwrite=True, parity_new_tokens=4))
+        export.run(
+            export.Config(input_dir=str(hf_dir), output_dir=str(export_dir), overwrite=True, parity_new_tokens=4)
+        )
         if quantized:
             quantize.run(
                 quantize.Config(

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from backend.api.errors import ApiError
 
@@ -25,7 +25,7 @@ CLIENT_CHECK_SECONDS = 0.25  # how often a queued request looks whether its clie
 class Slot:
     """A held generation slot; release() is idempotent so every exit path may call it."""
 
-    def __init__(self, admission: "Admission"):
+    def __init__(self, admission: Admission):
         self._admission = admission
         self._started = time.monotonic()
         self._released = False
@@ -40,8 +40,13 @@ class Slot:
 
 
 class Admission:
-    def __init__(self, slots: int, queue_size: int, queue_timeout: float,
-                 on_change: Callable[[int, int], None] = lambda active, waiting: None):
+    def __init__(
+        self,
+        slots: int,
+        queue_size: int,
+        queue_timeout: float,
+        on_change: Callable[[int, int], None] = lambda active, waiting: None,
+    ):
         self.slots = slots
         self.queue_size = queue_size
         self.queue_timeout = queue_timeout
@@ -72,11 +77,13 @@ class Admission:
                 while not (self.active < self.slots and self._queue[0] is ticket):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise self._overloaded("queue_timeout",
-                                               f"no generation slot became free within {self.queue_timeout:g} s")
+                        raise self._overloaded(
+                            "queue_timeout", f"no generation slot became free within {self.queue_timeout:g} s"
+                        )
                     if client_gone():
-                        raise ApiError(499, "the client closed the connection while it waited for a slot",
-                                       reason="client_closed")
+                        raise ApiError(
+                            499, "the client closed the connection while it waited for a slot", reason="client_closed"
+                        )
                     self._condition.wait(min(remaining, CLIENT_CHECK_SECONDS))
             finally:
                 self._queue.remove(ticket)

@@ -72,15 +72,31 @@ def operations(document: dict) -> list[dict]:
             if body:
                 schema = resolve(body["schema"], document)
                 for name, field in schema["properties"].items():
-                    fields.append({"name": name, "type": type_text(field), "bounds": bounds_text(field),
-                                   "default": field.get("default"),
-                                   "has_default": "default" in field,
-                                   "required": name in schema.get("required", []),
-                                   "description": field.get("description", "")})
-            responses = [{"status": status, "description": r["description"],
-                          "media": ", ".join(r.get("content", {}))} for status, r in operation["responses"].items()]
-            out.append({"method": method.upper(), "path": path, "summary": operation.get("summary", ""),
-                        "description": operation.get("description", ""), "fields": fields, "responses": responses})
+                    fields.append(
+                        {
+                            "name": name,
+                            "type": type_text(field),
+                            "bounds": bounds_text(field),
+                            "default": field.get("default"),
+                            "has_default": "default" in field,
+                            "required": name in schema.get("required", []),
+                            "description": field.get("description", ""),
+                        }
+                    )
+            responses = [
+                {"status": status, "description": r["description"], "media": ", ".join(r.get("content", {}))}
+                for status, r in operation["responses"].items()
+            ]
+            out.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": operation.get("summary", ""),
+                    "description": operation.get("description", ""),
+                    "fields": fields,
+                    "responses": responses,
+                }
+            )
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, current_app, request
 
@@ -25,8 +25,7 @@ def loaded_engine() -> Engine:
     engine = current_app.extensions.get("engine")
     if engine is None:
         reason = current_app.extensions.get("engine_error", "the model is not loaded")
-        raise ApiError(503, f"the model is not available: {reason}",
-                       reason="model_unavailable")
+        raise ApiError(503, f"the model is not available: {reason}", reason="model_unavailable")
     return engine
 
 
@@ -61,7 +60,8 @@ def generate(text: str, params: GenerationParams) -> GenerationResult:
     finally:
         slot.release()
     current_app.extensions["metrics"].generation_finished(
-        result.prompt_tokens, result.completion_tokens, result.timings["per_token_ms"])
+        result.prompt_tokens, result.completion_tokens, result.timings["per_token_ms"]
+    )
     return result
 
 
@@ -83,7 +83,8 @@ class GenerationStream:
             if isinstance(event, GenerationResult):
                 self._finished = True
                 self._metrics.generation_finished(
-                    event.prompt_tokens, event.completion_tokens, event.timings["per_token_ms"])
+                    event.prompt_tokens, event.completion_tokens, event.timings["per_token_ms"]
+                )
             else:
                 self._tokens += 1
             yield event
@@ -102,8 +103,9 @@ class GenerationStream:
                 self._metrics.tokens.inc(self._tokens)  # generated (the CPU was spent) though not all delivered
 
 
-def event_stream_response(stream: GenerationStream, render: Callable[[TokenEvent | GenerationResult], Iterable[str]],
-                          failure: str) -> Response:
+def event_stream_response(
+    stream: GenerationStream, render: Callable[[TokenEvent | GenerationResult], Iterable[str]], failure: str
+) -> Response:
     """The text/event-stream response of both API families: `render` turns each engine event into
     SSE text. Once the 200 is sent an error can only be reported in-band, so an exception is logged
     and ends the stream with `failure`. The slot is freed however the stream ends."""

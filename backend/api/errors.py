@@ -10,7 +10,7 @@ and answered with a bare 500 that reveals nothing about the server.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -41,8 +41,15 @@ SHAPES_KEY = "error_shapes"  # app.extensions: url_prefix -> ErrorDocument, fill
 class ApiError(Exception):
     """A request the service refuses; `status` and `type` decide the response."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None, reason: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        reason: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.type = ERROR_TYPES.get(status, "bad_request" if status < 500 else "internal")
@@ -76,8 +83,12 @@ def openai_document(error: ApiError) -> tuple[int, dict]:
     """OpenAI's shape, so its client raises its usual exception classes; OpenAI answers invalid
     parameters with 400 and names them in `param`."""
     status = 400 if error.status == 422 else error.status
-    body = {"message": error.message, "type": OPENAI_TYPES.get(status, "invalid_request_error"),
-            "param": error.field, "code": error.type}
+    body = {
+        "message": error.message,
+        "type": OPENAI_TYPES.get(status, "invalid_request_error"),
+        "param": error.field,
+        "code": error.type,
+    }
     return status, {"error": body}
 
 
@@ -143,5 +154,6 @@ def register_error_handlers(target: Flask | Blueprint, document: ErrorDocument |
     target.register_error_handler(HTTPException, handle_http_exception)
     target.register_error_handler(Exception, handle_unexpected)
     if isinstance(target, Blueprint) and document is not None:
-        target.record_once(lambda state: state.app.extensions.setdefault(SHAPES_KEY, {}).__setitem__(
-            state.url_prefix or "", document))
+        target.record_once(
+            lambda state: state.app.extensions.setdefault(SHAPES_KEY, {}).__setitem__(state.url_prefix or "", document)
+        )

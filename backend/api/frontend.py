@@ -21,13 +21,14 @@ bp = Blueprint("frontend", __name__)
 # First path segments the API owns: never served from the front end, so that a wrong method
 # on an API path is a 405 and an unknown API path a JSON 404.
 API_PREFIXES = ("generate", "v1", "health", "metrics", "openapi.json", "docs")
+_API_PREFIX_PATTERN = "|".join(p.replace(".", r"\.") for p in API_PREFIXES)
 
 
 class FrontendPath(PathConverter):
     """A path whose first segment is not one of the API's, in any letter case (/GENERATE is a
     mistyped API path: a JSON 404, not the editor)."""
 
-    regex = r"(?!(?i:%s)(?:/|$))[^/].*?" % "|".join(p.replace(".", r"\.") for p in API_PREFIXES)
+    regex = rf"(?!(?i:{_API_PREFIX_PATTERN})(?:/|$))[^/].*?"
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,7 @@ reported in-band, as an `event: error` whose data is the usual error body.
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, jsonify
 
@@ -62,10 +62,13 @@ def generate_stream():
     def render(event: TokenEvent | GenerationResult) -> Iterator[str]:
         if isinstance(event, GenerationResult):
             body = result_body(event, False, model)
-            body["completions"] = [{"finish_reason": c["finish_reason"], "text": c["text"]} for c in body["completions"]]
+            body["completions"] = [
+                {"finish_reason": c["finish_reason"], "text": c["text"]} for c in body["completions"]
+            ]
             yield sse("done", body)
         else:
             yield sse("token", {"index": event.index, "text": event.text, "logprob": event.logprob})
 
     return engine_runner.event_stream_response(
-        stream, render, sse("error", {"error": {"type": "internal", "message": "generation failed"}}))
+        stream, render, sse("error", {"error": {"type": "internal", "message": "generation failed"}})
+    )

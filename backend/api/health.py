@@ -25,7 +25,15 @@ def health():
         return jsonify({"status": "error", "reason": reason}), 503
     info = engine.info
     defaults = served_bounds()
-    return jsonify({"status": "ok", "model": info["name"], "quantization": info["quantization"],
-                    "parameters": info["parameters"], "load_seconds": info["load_seconds"],
-                    "context_length": info["context_length"], "vocab_size": info["vocab_size"],
-                    "generation_defaults": {name: defaults[name].default for name in MODEL_DEFAULTABLE}})
+    return jsonify(
+        {
+            "status": "ok",
+            "model": info["name"],
+            "quantization": info["quantization"],
+            "parameters": info["parameters"],
+            "load_seconds": info["load_seconds"],
+            "context_length": info["context_length"],
+            "vocab_size": info["vocab_size"],
+            "generation_defaults": {name: defaults[name].default for name in MODEL_DEFAULTABLE},
+        }
+    )

@@ -29,25 +29,48 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("autocomplete_http_requests", "HTTP requests by endpoint, method and status.",
-                                ["endpoint", "method", "status"], registry=r)
-        self.latency = Histogram("autocomplete_http_request_duration_seconds",
-                                 "Time from request to the last byte of the response (streams included).",
-                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
-        self.time_per_token = Histogram("autocomplete_time_per_token_seconds",
-                                        "Mean decoding time per generated token, one observation per generation.",
-                                        buckets=TOKEN_BUCKETS, registry=r)
+        self.requests = Counter(
+            "autocomplete_http_requests",
+            "HTTP requests by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "autocomplete_http_request_duration_seconds",
+            "Time from request to the last byte of the response (streams included).",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.time_per_token = Histogram(
+            "autocomplete_time_per_token_seconds",
+            "Mean decoding time per generated token, one observation per generation.",
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
         self.prompt_tokens = Counter("autocomplete_prompt_tokens", "Prompt tokens read.", registry=r)
         self.tokens = Counter("autocomplete_generated_tokens", "Tokens generated (all completions).", registry=r)
         # livesum: in multiprocess mode, the sum over live workers (a dead worker's count goes away).
-        self.in_flight = Gauge("autocomplete_generations_in_flight", "Generations running now.",
-                               registry=r, multiprocess_mode="livesum")
-        self.queued = Gauge("autocomplete_generations_queued", "Requests waiting for a generation slot.",
-                            registry=r, multiprocess_mode="livesum")
-        self.rejections = Counter("autocomplete_rejections", "Requests turned away by reason "
-                                  "(queue_full, queue_timeout, model_unavailable).", ["reason"], registry=r)
-        self.cancelled = Counter("autocomplete_streams_cancelled",
-                                 "Streams whose client went away before the generation finished.", registry=r)
+        self.in_flight = Gauge(
+            "autocomplete_generations_in_flight", "Generations running now.", registry=r, multiprocess_mode="livesum"
+        )
+        self.queued = Gauge(
+            "autocomplete_generations_queued",
+            "Requests waiting for a generation slot.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.rejections = Counter(
+            "autocomplete_rejections",
+            "Requests turned away by reason (queue_full, queue_timeout, model_unavailable).",
+            ["reason"],
+            registry=r,
+        )
+        self.cancelled = Counter(
+            "autocomplete_streams_cancelled",
+            "Streams whose client went away before the generation finished.",
+            registry=r,
+        )
 
     def admission_changed(self, active: int, waiting: int) -> None:
         self.in_flight.set(active)

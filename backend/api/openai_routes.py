@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -40,8 +40,12 @@ def logprobs_object(tokens: list[TokenEvent], offset: int) -> dict:
     for token in tokens:
         offsets.append(offset)
         offset += len(token.text)
-    return {"tokens": [t.text for t in tokens], "token_logprobs": [t.logprob for t in tokens],
-            "top_logprobs": None, "text_offset": offsets}
+    return {
+        "tokens": [t.text for t in tokens],
+        "token_logprobs": [t.logprob for t in tokens],
+        "top_logprobs": None,
+        "text_offset": offsets,
+    }
 
 
 @bp.post("/completions")
@@ -52,21 +56,33 @@ def completions():
         return stream_completions(parsed, model)
     params: GenerationParams = parsed["params"]
     result = engine_runner.generate(parsed["prompt"], params)
-    choices = [{
-        "text": completion.text,
-        "index": index,
-        "logprobs": logprobs_object(completion.tokens, len(parsed["prompt"])) if params.logprobs else None,
-        "finish_reason": FINISH_REASONS[completion.finish_reason],
-    } for index, completion in enumerate(result.completions)]
-    return jsonify({
-        "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-        "model": model, "choices": choices, "usage": usage(result),
-    })
+    choices = [
+        {
+            "text": completion.text,
+            "index": index,
+            "logprobs": logprobs_object(completion.tokens, len(parsed["prompt"])) if params.logprobs else None,
+            "finish_reason": FINISH_REASONS[completion.finish_reason],
+        }
+        for index, completion in enumerate(result.completions)
+    ]
+    return jsonify(
+        {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": choices,
+            "usage": usage(result),
+        }
+    )
 
 
 def usage(result: GenerationResult) -> dict:
-    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens}
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
 
 
 def stream_completions(parsed: dict, model: str) -> Response:
@@ -80,8 +96,12 @@ def stream_completions(parsed: dict, model: str) -> Response:
 
     def render(event: TokenEvent | GenerationResult) -> Iterator[str]:
         if isinstance(event, GenerationResult):  # the last event: finish reasons, usage, then [DONE]
-            yield chunk([{"text": "", "index": i, "logprobs": None, "finish_reason": FINISH_REASONS[c.finish_reason]}
-                         for i, c in enumerate(event.completions)])
+            yield chunk(
+                [
+                    {"text": "", "index": i, "logprobs": None, "finish_reason": FINISH_REASONS[c.finish_reason]}
+                    for i, c in enumerate(event.completions)
+                ]
+            )
             if parsed["include_usage"]:
                 yield chunk([], usage=usage(event))
             yield "data: [DONE]\n\n"
@@ -96,8 +116,12 @@ def stream_completions(parsed: dict, model: str) -> Response:
 
 def model_object() -> dict:
     engine = engine_runner.loaded_engine()
-    return {"id": engine.info["name"], "object": "model",
-            "created": current_app.extensions["engine_loaded_at"], "owned_by": OWNER}
+    return {
+        "id": engine.info["name"],
+        "object": "model",
+        "created": current_app.extensions["engine_loaded_at"],
+        "owned_by": OWNER,
+    }
 
 
 @bp.get("/models")

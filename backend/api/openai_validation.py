@@ -11,16 +11,29 @@ from __future__ import annotations
 from dataclasses import replace
 
 from backend.api.errors import ValidationError
-from backend.api.validation import (check_bool, check_number, check_seed, check_stop, check_text, reject_unknown,
-                                    served_vocab_size, type_name)
+from backend.api.validation import (
+    check_bool,
+    check_number,
+    check_seed,
+    check_stop,
+    check_text,
+    reject_unknown,
+    served_vocab_size,
+    type_name,
+)
 from backend.engine import GenerationParams
 from backend.generation_contract import Bound, bounds
 
 LOGPROBS_MAX = 5  # OpenAI's bound; only the chosen token's log-probability is returned
 # OpenAI name -> (/generate name, OpenAI's default)
-RENAMED = {"max_tokens": ("max_new_tokens", 16), "temperature": ("temperature", 1.0),
-           "top_p": ("top_p", 1.0), "n": ("n", 1), "top_k": ("top_k", 0),
-           "repetition_penalty": ("repetition_penalty", 1.0)}
+RENAMED = {
+    "max_tokens": ("max_new_tokens", 16),
+    "temperature": ("temperature", 1.0),
+    "top_p": ("top_p", 1.0),
+    "n": ("n", 1),
+    "top_k": ("top_k", 0),
+    "repetition_penalty": ("repetition_penalty", 1.0),
+}
 COMPLETION_FIELDS = ("model", "prompt", *RENAMED, "stop", "seed", "stream", "stream_options", "logprobs", "user")
 
 
@@ -41,11 +54,16 @@ def parse_completion(body: dict) -> dict:
     prompt = body["prompt"]
     if isinstance(prompt, list):
         if len(prompt) != 1:
-            raise ValidationError("prompt", f"prompt must be a string or a list of exactly one string, got {len(prompt)} items")
+            raise ValidationError(
+                "prompt", f"prompt must be a string or a list of exactly one string, got {len(prompt)} items"
+            )
         prompt = prompt[0]
     vocab_size = served_vocab_size()
-    numbers = {RENAMED[name][0]: check_number(name, body[name], openai_bound(name, vocab_size))
-               for name in RENAMED if body.get(name) is not None}
+    numbers = {
+        RENAMED[name][0]: check_number(name, body[name], openai_bound(name, vocab_size))
+        for name in RENAMED
+        if body.get(name) is not None
+    }
     defaults = {RENAMED[name][0]: RENAMED[name][1] for name in RENAMED}
     logprobs = body.get("logprobs")
     if logprobs is not None:

@@ -20,10 +20,9 @@ defaults into every model it trains, so a model only changes them if someone edi
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from backend.generation_contract import MODEL_DEFAULTABLE, bounds
+from backend.generation_contract import MODEL_DEFAULTABLE, BoundError, bounds
 
 FILE = "generation_config.json"
 
@@ -52,12 +51,8 @@ def read_generation_defaults(model_dir: Path, vocab_size: int) -> dict[str, int 
     for name in MODEL_DEFAULTABLE:
         if config.get(name) is None or name in defaults:  # transformers writes null for "not set"
             continue
-        value, bound = config[name], limits[name]
-        kind = "an integer" if bound.integer else "a number"
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or (bound.integer and not float(value).is_integer())):
-            raise GenerationDefaultsError(f"{FILE}: {name} must be {kind}, got {value!r}")
-        if not bound.allows(value):
-            raise GenerationDefaultsError(f"{FILE}: {bound.describe(name)}, got {value}")
-        defaults[name] = int(value) if bound.integer else float(value)
+        try:
+            defaults[name] = limits[name].check(name, config[name], shown=repr)
+        except BoundError as error:
+            raise GenerationDefaultsError(f"{FILE}: {error}") from None
     return defaults

@@ -49,13 +49,21 @@ def render(spec: dict) -> str:
         optional = "" if name in request.get("required", []) else "?"
         lines.append(f"  {name}{optional}: {ts_type(field)};")
     lines += ["};", ""]
-    fields = {name: {key: value for key, value in field.items() if key != "description"}
-              for name, field in request["properties"].items()}
-    lines += ["/** Each GenerateRequest field's JSON Schema: type, bounds and the contract's default. */",
-              f"export const GENERATE_REQUEST_FIELDS = {json.dumps(fields, indent=2)} as const;", ""]
+    fields = {
+        name: {key: value for key, value in field.items() if key != "description"}
+        for name, field in request["properties"].items()
+    }
+    lines += [
+        "/** Each GenerateRequest field's JSON Schema: type, bounds and the contract's default. */",
+        f"export const GENERATE_REQUEST_FIELDS = {json.dumps(fields, indent=2)} as const;",
+        "",
+    ]
     health = schemas["Health"]
-    lines += ["/** The fields of GET /health's answer when the model is loaded. */",
-              f"export const HEALTH_FIELDS = {json.dumps(health['required'])} as const;", ""]
+    lines += [
+        "/** The fields of GET /health's answer when the model is loaded. */",
+        f"export const HEALTH_FIELDS = {json.dumps(health['required'])} as const;",
+        "",
+    ]
     return "\n".join(lines)
 
 

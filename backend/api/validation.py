@@ -10,15 +10,23 @@ are refused), bounds, unknown fields.
 from __future__ import annotations
 
 import json
-import math
 
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.api.errors import ApiError, ValidationError
 from backend.engine import GenerationParams
-from backend.generation_contract import (GENERATE_FIELDS, SEED_DESCRIPTION, SEED_MAX, STOP_MAX_CHARS, STOP_MAX_COUNT,
-                                         TEXT_MAX_CHARS, Bound, bounds)
+from backend.generation_contract import (
+    GENERATE_FIELDS,
+    SEED_DESCRIPTION,
+    SEED_MAX,
+    STOP_MAX_CHARS,
+    STOP_MAX_COUNT,
+    TEXT_MAX_CHARS,
+    Bound,
+    BoundError,
+    bounds,
+)
 
 
 def served_vocab_size() -> int | None:
@@ -38,8 +46,9 @@ def type_name(value: object) -> str:
     """The JSON name of a Python value's type, for error messages."""
     if value is None:
         return "null"
-    return {bool: "boolean", int: "integer", float: "number", str: "string",
-            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def read_json_object() -> dict:
@@ -67,8 +76,12 @@ def read_body() -> bytes:
     try:
         raw = request.get_data(cache=True)
         limit = request.max_content_length
-        if (request.content_length is None and limit is not None and len(raw) >= limit
-                and request.environ["wsgi.input"].read(1)):
+        if (
+            request.content_length is None
+            and limit is not None
+            and len(raw) >= limit
+            and request.environ["wsgi.input"].read(1)
+        ):
             raise RequestEntityTooLarge()
     except HTTPException:
         raise
@@ -79,18 +92,10 @@ def read_body() -> bytes:
 
 def check_number(name: str, value: object, bound: Bound) -> int | float:
     """`value` as the bound's type, or ValidationError naming `name` (the client's field name)."""
-    kind = "an integer" if bound.integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(name, f"{name} must be {kind}, got {type_name(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(name, f"{name} must be a finite number, got {value}")
-    if bound.integer and isinstance(value, float):
-        if not value.is_integer():  # JSON Schema counts 3.0 as an integer; 3.5 is not one
-            raise ValidationError(name, f"{name} must be {kind}, got {value}")
-        value = int(value)
-    if not bound.allows(value):
-        raise ValidationError(name, f"{bound.describe(name)}, got {value}")
-    return value if bound.integer else float(value)
+    try:
+        return bound.check(name, value, shown=type_name)
+    except BoundError as error:
+        raise ValidationError(name, str(error)) from None
 
 
 def check_text(name: str, value: object) -> str:
@@ -129,7 +134,9 @@ def check_stop(name: str, value: object, allow_single_string: bool = False) -> t
         if not isinstance(item, str):
             raise ValidationError(name, f"{name} must hold only strings, got {type_name(item)}")
         if not 1 <= len(item) <= STOP_MAX_CHARS:
-            raise ValidationError(name, f"every {name} string must be 1 to {STOP_MAX_CHARS} characters, got {len(item)}")
+            raise ValidationError(
+                name, f"every {name} string must be 1 to {STOP_MAX_CHARS} characters, got {len(item)}"
+            )
         check_encodable(name, item)
     return tuple(value)
 
@@ -153,8 +160,10 @@ def parse_generate(body: dict) -> tuple[str, GenerationParams]:
         raise ValidationError("text", "text is required")
     text = check_text("text", body["text"])
     # Every number is passed on, a field left out as its default: the served model's, not the engine's.
-    numbers = {name: check_number(name, body[name], bound) if name in body else bound.default
-               for name, bound in served_bounds().items()}
+    numbers = {
+        name: check_number(name, body[name], bound) if name in body else bound.default
+        for name, bound in served_bounds().items()
+    }
     return text, GenerationParams(
         **numbers,
         seed=check_seed("seed", body.get("seed")),

@@ -5,7 +5,7 @@ than a step over one row. A scheduler thread runs while any request is active: e
 prefills the requests that arrived (batch 1, as alone), joins their n rows to the running
 batch (backend/engine/padded_cache.py pads them), samples every row, lets finished and
 cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
-own RNG and samples its rows in completion order (backend/engine/generation.py's
+own RNG and samples its rows in completion order (backend/engine/decode_loop.py's
 sample_step), so with a row-independent graph its tokens are those of its unbatched run.
 
 A request's events reach its consumer through a thread-safe queue; BatchedStream.close()
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from backend.engine.generation import PreparedRequest, generation_result, prepare_request, sample_step
+from backend.engine.decode_loop import PreparedRequest, generation_result, prepare_request, sample_step
 from backend.engine.padded_cache import PaddedCache
 from backend.engine.schema import GenerationParams, GenerationResult, TokenEvent
 from backend.engine.session import DecoderSession
@@ -181,8 +181,11 @@ class BatchScheduler:
 
     def _leave(self) -> None:
         """Finished rows and every row of a cancelled request leave; finished requests get their result."""
-        kept = [row for row, (request, index) in enumerate(self._rows)
-                if not request.cancelled.is_set() and request.prepared.states[index].finish_reason is None]
+        kept = [
+            row
+            for row, (request, index) in enumerate(self._rows)
+            if not request.cancelled.is_set() and request.prepared.states[index].finish_reason is None
+        ]
         staying = {id(self._rows[row][0]) for row in kept}
         for request in self._batched_requests():
             if id(request) not in staying:

@@ -16,7 +16,9 @@ from tokenizers import Tokenizer
 
 def byte_level_alphabet() -> dict[str, int]:
     """GPT-2's printable spelling of the 256 bytes: character -> byte value."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = {b: chr(b) for b in printable}
     shift = 0
     for b in range(256):

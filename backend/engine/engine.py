@@ -17,7 +17,7 @@ import numpy as np
 
 from backend.config import BATCHING_MODES
 from backend.engine.batch import BatchScheduler
-from backend.engine.generation import generate_events
+from backend.engine.decode_loop import generate_events
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
 from backend.engine.session import DecoderSession, KVCache
 from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
@@ -35,11 +35,15 @@ def gpt2_parameter_count(n_layer: int, n_embd: int, n_positions: int, vocab_size
     """Parameters of a GPT-2 with a tied LM head: embeddings + blocks + final layer norm."""
     per_block = (
         2 * n_embd  # ln_1
-        + n_embd * 3 * n_embd + 3 * n_embd  # attn.c_attn
-        + n_embd * n_embd + n_embd  # attn.c_proj
+        + n_embd * 3 * n_embd
+        + 3 * n_embd  # attn.c_attn
+        + n_embd * n_embd
+        + n_embd  # attn.c_proj
         + 2 * n_embd  # ln_2
-        + n_embd * 4 * n_embd + 4 * n_embd  # mlp.c_fc
-        + 4 * n_embd * n_embd + n_embd  # mlp.c_proj
+        + n_embd * 4 * n_embd
+        + 4 * n_embd  # mlp.c_fc
+        + 4 * n_embd * n_embd
+        + n_embd  # mlp.c_proj
     )
     return vocab_size * n_embd + n_positions * n_embd + n_layer * per_block + 2 * n_embd
 
@@ -66,8 +70,10 @@ def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> st
     if not session.has_position_ids:
         return "off: the graph has no position_ids input, so rows of different lengths cannot be batched"
     if mode == "on" and _graph_has(model_path, _ROW_COUPLING_OPS):
-        return ("off: DynamicQuantizeLinear quantizes activations per tensor, so batched rows would change "
-                "each other's logits (re-quantize with the quantize stage's --activations per-row, or set batching to force)")
+        return (
+            "off: DynamicQuantizeLinear quantizes activations per tensor, so batched rows would change each "
+            "other's logits (re-quantize with the quantize stage's --activations per-row, or set batching to force)"
+        )
     return None
 
 
@@ -104,29 +110,34 @@ def _check_generates(session: DecoderSession, config: dict, eos_id: int, tokeniz
     otherwise loads fine and fails every request."""
     vocab, heads, n_positions = config["vocab_size"], config["n_head"], config["n_positions"]
     if not 0 <= eos_id < vocab or tokenizer_size > vocab:
-        raise ModelLoadError(f"tokenizer.json ({tokenizer_size} tokens, end of text {eos_id}) does not fit "
-                             f"config.json's vocab_size {vocab}")
+        raise ModelLoadError(
+            f"tokenizer.json ({tokenizer_size} tokens, end of text {eos_id}) does not fit "
+            f"config.json's vocab_size {vocab}"
+        )
     head_shape = (heads, config["n_embd"] // heads)
     try:
         logits, cache = session.prefill([eos_id])
         logits, cache = session.decode(np.array([eos_id]), cache)
         problems = _shape_problems(logits, cache, vocab, head_shape, 2)
         if n_positions > 2:  # the last position the context allows: its position embedding must exist
-            full = KVCache([np.zeros((1, heads, n_positions - 1, head_shape[1]), np.float32)
-                            for _ in cache.tensors])
+            full = KVCache([np.zeros((1, heads, n_positions - 1, head_shape[1]), np.float32) for _ in cache.tensors])
             logits, cache = session.decode(np.array([eos_id]), full)
             problems += _shape_problems(logits, cache, vocab, head_shape, n_positions)
     except ModelLoadError:
         raise
     except Exception as error:  # onnxruntime refuses inputs shaped by a config that is not the graph's
-        raise ModelLoadError(f"model.onnx fails a test generation with config.json's shapes "
-                             f"(n_head={heads}, n_embd={config['n_embd']}, n_positions={n_positions}): "
-                             f"{' '.join(str(error).split())[:300]}") from error
+        raise ModelLoadError(
+            f"model.onnx fails a test generation with config.json's shapes "
+            f"(n_head={heads}, n_embd={config['n_embd']}, n_positions={n_positions}): "
+            f"{' '.join(str(error).split())[:300]}"
+        ) from error
     if problems:
         raise ModelLoadError(f"model.onnx disagrees with config.json: {'; '.join(problems)}")
 
 
-def _shape_problems(logits: np.ndarray, cache: KVCache, vocab: int, head_shape: tuple[int, int], length: int) -> list[str]:
+def _shape_problems(
+    logits: np.ndarray, cache: KVCache, vocab: int, head_shape: tuple[int, int], length: int
+) -> list[str]:
     problems = []
     if logits.shape != (1, vocab):
         problems.append(f"logits are {list(logits.shape)}, expected [1, {vocab}] (vocab_size)")
@@ -139,14 +150,23 @@ def _shape_problems(logits: np.ndarray, cache: KVCache, vocab: int, head_shape: 
 
 
 class Engine:
-    def __init__(self, model_dir: Path, config: dict, session: DecoderSession, tokenizer: TextTokenizer, load_seconds: float,
-                 batching: str = "on"):
+    def __init__(
+        self,
+        model_dir: Path,
+        config: dict,
+        session: DecoderSession,
+        tokenizer: TextTokenizer,
+        load_seconds: float,
+        batching: str = "on",
+    ):
         self.model_dir = model_dir
         self.session = session
         self.tokenizer = tokenizer
         self.n_positions = config["n_positions"]
         self.eos_id = _end_of_text_id(config, tokenizer)
-        parameters = gpt2_parameter_count(config["n_layer"], config["n_embd"], config["n_positions"], config["vocab_size"])
+        parameters = gpt2_parameter_count(
+            config["n_layer"], config["n_embd"], config["n_positions"], config["vocab_size"]
+        )
         self.info = {
             "name": model_dir.resolve().name,
             "quantization": "int8" if _graph_has(model_dir / "model.onnx", _QUANTIZED_OPS) else "fp32",
@@ -158,8 +178,9 @@ class Engine:
         refusal = batching_refusal(batching, session, model_dir / "model.onnx")
         self.info["batching"] = refusal or "on"
         # None: one request at a time, in the caller's thread (generate_events)
-        self.scheduler = None if refusal else BatchScheduler(session, tokenizer, n_positions=self.n_positions,
-                                                             eos_id=self.eos_id)
+        self.scheduler = (
+            None if refusal else BatchScheduler(session, tokenizer, n_positions=self.n_positions, eos_id=self.eos_id)
+        )
 
     @classmethod
     def load(cls, model_dir: str | Path, intra_op_threads: int = 1, batching: str = "on") -> Engine:
@@ -193,7 +214,9 @@ class Engine:
         iterator stops the request before the next model step (its rows leave the batch)."""
         if self.scheduler is not None:
             return self.scheduler.submit(text, params)
-        return generate_events(self.session, self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
+        return generate_events(
+            self.session, self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id
+        )
 
     def generate(self, text: str, params: GenerationParams) -> GenerationResult:
         events = self.stream(text, params)

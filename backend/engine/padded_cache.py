@@ -47,8 +47,10 @@ class PaddedCache:
             self.tensors, self.lengths = list(cache.tensors), added
             return
         width = max(self.width, cache.length)
-        self.tensors = [np.concatenate([_left_pad(mine, width), _left_pad(theirs, width)], axis=0)
-                        for mine, theirs in zip(self.tensors, cache.tensors)]
+        self.tensors = [
+            np.concatenate([_left_pad(mine, width), _left_pad(theirs, width)], axis=0)
+            for mine, theirs in zip(self.tensors, cache.tensors, strict=True)
+        ]
         self.lengths = np.concatenate([self.lengths, added])
 
     def keep(self, rows: list[int]) -> None:

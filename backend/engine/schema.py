@@ -17,7 +17,9 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class GenerationParams:
-    max_new_tokens: int = NUMBERS["max_new_tokens"].default  # tokens to generate at most (fewer if the context window is full)
+    max_new_tokens: int = NUMBERS[
+        "max_new_tokens"
+    ].default  # tokens to generate at most (fewer if the context window is full)
     temperature: float = NUMBERS["temperature"].default  # 0 = greedy argmax
     top_p: float = NUMBERS["top_p"].default  # nucleus mass; 1.0 = off
     top_k: int = NUMBERS["top_k"].default  # 0 = off

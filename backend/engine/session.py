@@ -74,10 +74,14 @@ class DecoderSession:
         if n_layer is None:
             n_layer = sum(1 for name in inputs if name.startswith("past_key_values.") and name.endswith(".key"))
             if n_layer == 0:
-                raise ModelLoadError(f"{Path(model_path).name} is not a decoder with a KV cache: it has no past_key_values inputs")
+                raise ModelLoadError(
+                    f"{Path(model_path).name} is not a decoder with a KV cache: it has no past_key_values inputs"
+                )
         self.past_names = [f"past_key_values.{i}.{kind}" for i in range(n_layer) for kind in ("key", "value")]
         self.present_names = [name.replace("past_key_values.", "present.") for name in self.past_names]
-        missing = ({"input_ids", "attention_mask", *self.past_names} - inputs) | ({"logits", *self.present_names} - outputs)
+        missing = ({"input_ids", "attention_mask", *self.past_names} - inputs) | (
+            {"logits", *self.present_names} - outputs
+        )
         if missing:
             raise ModelLoadError(
                 f"{Path(model_path).name} is not a decoder with a KV cache matching config.json (n_layer={n_layer}): "
@@ -99,8 +103,14 @@ class DecoderSession:
         shape = (1, self.head_shape[0], 0, self.head_shape[1])  # zero-length past for prefill
         return KVCache([np.zeros(shape, dtype=np.float32) for _ in self.past_names])
 
-    def forward_all(self, input_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
-                    position_ids: np.ndarray | None = None, last_only: bool = False) -> tuple[np.ndarray, KVCache]:
+    def forward_all(
+        self,
+        input_ids: np.ndarray,
+        cache: KVCache,
+        attention_mask: np.ndarray | None = None,
+        position_ids: np.ndarray | None = None,
+        last_only: bool = False,
+    ) -> tuple[np.ndarray, KVCache]:
         """Feed input_ids [batch, seq] after `cache`; returns the logits of every fed position
         [batch, seq, vocab] (with last_only, [batch, 1, vocab] where the graph allows it) and the
         cache extended by seq positions. Without attention_mask [batch, past + seq] and
@@ -108,7 +118,7 @@ class DecoderSession:
         past .. past + seq - 1 (backend/engine/padded_cache.py passes both)."""
         batch, seq = input_ids.shape
         past = cache.length
-        feed = dict(zip(self.past_names, cache.tensors))
+        feed = dict(zip(self.past_names, cache.tensors, strict=True))
         if last_only and self.has_logits_start:
             feed[LOGITS_START] = LAST_POSITION_ONLY
         feed["input_ids"] = input_ids.astype(np.int64, copy=False)
@@ -123,8 +133,13 @@ class DecoderSession:
         logits, *present = self.session.run(self.output_names, feed)  # logits [batch, seq, vocab]
         return logits, KVCache(present)
 
-    def forward(self, input_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
-                position_ids: np.ndarray | None = None) -> tuple[np.ndarray, KVCache]:
+    def forward(
+        self,
+        input_ids: np.ndarray,
+        cache: KVCache,
+        attention_mask: np.ndarray | None = None,
+        position_ids: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, KVCache]:
         """Like forward_all, keeping only the last position's logits [batch, vocab]."""
         logits, cache = self.forward_all(input_ids, cache, attention_mask, position_ids)
         return logits[:, -1, :], cache
@@ -137,10 +152,17 @@ class DecoderSession:
     def prefill(self, input_ids: list[int]) -> tuple[np.ndarray, KVCache]:
         """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache.
         The LM head runs on that position only when the graph has a logits_start input."""
-        logits, cache = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache(), last_only=True)
+        logits, cache = self.forward_all(
+            np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache(), last_only=True
+        )
         return logits[:, -1, :], cache
 
-    def decode(self, token_ids: np.ndarray, cache: KVCache, attention_mask: np.ndarray | None = None,
-               position_ids: np.ndarray | None = None) -> tuple[np.ndarray, KVCache]:
+    def decode(
+        self,
+        token_ids: np.ndarray,
+        cache: KVCache,
+        attention_mask: np.ndarray | None = None,
+        position_ids: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, KVCache]:
         """One token per row: token_ids [batch] -> logits [batch, vocab]."""
         return self.forward(token_ids.reshape(-1, 1), cache, attention_mask, position_ids)

@@ -77,7 +77,12 @@ def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
         present_key, present_value = f"present.{layer}.key", f"present.{layer}.value"
         concat_key, concat_value = producer[present_key], producer.get(present_value)
         for concat, past in ((concat_key, past_key), (concat_value, past_value)):
-            if concat is None or concat.op_type != "Concat" or list(concat.input[:1]) != [past] or len(concat.input) != 2:
+            if (
+                concat is None
+                or concat.op_type != "Concat"
+                or list(concat.input[:1]) != [past]
+                or len(concat.input) != 2
+            ):
                 raise AttentionFusionError(f"layer {layer}: present is not Concat({past}, new)")
         split = _qkv_split(concat_key.input[1], producer)
         if _qkv_split(concat_value.input[1], producer) is not split:
@@ -104,7 +109,11 @@ def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
     if layer == 0:
         raise AttentionFusionError("no present.0.key output: not a decoder with a KV cache")
 
-    nodes = [helper.make_node("Cast", ["attention_mask"], [MASK_INT32], name="Cast_attention_mask_int32", to=onnx.TensorProto.INT32)]
+    nodes = [
+        helper.make_node(
+            "Cast", ["attention_mask"], [MASK_INT32], name="Cast_attention_mask_int32", to=onnx.TensorProto.INT32
+        )
+    ]
     for node in graph.node:
         if node.name not in replaced:
             nodes.append(node)

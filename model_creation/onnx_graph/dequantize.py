@@ -109,7 +109,9 @@ def run(model_dir: Path, output_dir: Path, overwrite: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_creation.onnx_graph.dequantize", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m model_creation.onnx_graph.dequantize", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("model_dir", type=Path, help="a model directory with model.onnx and config.json")
     parser.add_argument("output_dir", type=Path, help="gets a HF GPT-2 directory (export's --input-dir)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished output_dir")

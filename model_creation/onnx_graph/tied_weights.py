@@ -34,8 +34,16 @@ def _rank(model: onnx.ModelProto, name: str) -> int:
 def share_tied_embedding(model: onnx.ModelProto) -> int:
     """Rewrite `model` in place so the tied embedding is stored once; returns bytes saved (0 if untied)."""
     inits = _initializers(model)
-    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2]
-    matmuls = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits and len(inits[n.input[1]].dims) == 2]
+    gathers = [
+        n
+        for n in model.graph.node
+        if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2
+    ]
+    matmuls = [
+        n
+        for n in model.graph.node
+        if n.op_type == "MatMul" and n.input[1] in inits and len(inits[n.input[1]].dims) == 2
+    ]
     for gather in gathers:
         if any(a.name == "axis" and a.i != 0 for a in gather.attribute):
             continue

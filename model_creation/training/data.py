@@ -34,7 +34,7 @@ def sample_batch(blocks: np.ndarray, config: Config, generator: torch.Generator)
     rows = torch.randint(len(blocks), (config.batch_size,), generator=generator).numpy()
     spare = blocks.shape[1] - config.block_size
     starts = torch.randint(spare + 1, (config.batch_size,), generator=generator).numpy()
-    batch = np.stack([blocks[r, s : s + config.block_size] for r, s in zip(rows, starts)])
+    batch = np.stack([blocks[r, s : s + config.block_size] for r, s in zip(rows, starts, strict=True)])
     return torch.from_numpy(batch.astype(np.int64))
 
 

@@ -23,11 +23,15 @@ def plot_loss_curve(log_path: str | Path, image_path: str | Path) -> Path:
     val = [(r["tokens"] * millions, r["val_loss"]) for r in records if "val_loss" in r and "tokens" in r]
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
-        axes.plot(*zip(*train), label="train", linewidth=1)
+        axes.plot(*zip(*train, strict=True), label="train", linewidth=1)
     if val:
-        axes.plot(*zip(*val), label="validation", marker="o", linewidth=1.5)
+        axes.plot(*zip(*val, strict=True), label="validation", marker="o", linewidth=1.5)
     for start in (r for r in records if r.get("event") == "start"):
-        style = dict(color="tab:red", linestyle="--") if start.get("decay_end") is not None else dict(color="grey", linestyle=":")
+        style = (
+            dict(color="tab:red", linestyle="--")
+            if start.get("decay_end") is not None
+            else dict(color="grey", linestyle=":")
+        )
         axes.axvline(start["tokens"] * millions, linewidth=0.8, **style)  # where an invocation (or a decay) began
     axes.set_xlabel("tokens seen (millions); dotted: a resumed stretch, dashed red: the decay")
     axes.set_ylabel("cross-entropy (nats/token)")
@@ -47,7 +51,12 @@ def training_stretches(records: list[dict], final_tokens: int, final_seconds: fl
     stretches = []
     for i, begin in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else {"tokens": final_tokens, "elapsed": final_seconds}
-        stretches.append({"start_step": begin["step"], "tokens": end["tokens"] - begin["tokens"],
-                          "seconds": end.get("elapsed", 0.0) - begin.get("elapsed", 0.0),
-                          "decay": begin.get("decay_end") is not None})
+        stretches.append(
+            {
+                "start_step": begin["step"],
+                "tokens": end["tokens"] - begin["tokens"],
+                "seconds": end.get("elapsed", 0.0) - begin.get("elapsed", 0.0),
+                "decay": begin.get("decay_end") is not None,
+            }
+        )
     return stretches

@@ -49,8 +49,9 @@ def learning_rate(step: int, config: Config, decay_end: int | None = None) -> fl
 
 
 def _adamw(groups: list[dict], config: Config, device: str) -> torch.optim.AdamW:
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2),
-                             fused=device == "cuda")
+    return torch.optim.AdamW(
+        groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), fused=device == "cuda"
+    )
 
 
 def make_optimizers(model: torch.nn.Module, config: Config, device: str) -> list[torch.optim.Optimizer]:
@@ -62,12 +63,22 @@ def make_optimizers(model: torch.nn.Module, config: Config, device: str) -> list
     muon = [p for n, p in named if config.optimizer == "muon" and n.endswith(MUON_MATRICES)]
     taken = {id(p) for p in muon}
     rest = [p for _, p in named if id(p) not in taken]
-    adamw = _adamw([{"params": [p for p in rest if p.dim() >= 2], "weight_decay": config.weight_decay},
-                    {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0}], config, device)
+    adamw = _adamw(
+        [
+            {"params": [p for p in rest if p.dim() >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0},
+        ],
+        config,
+        device,
+    )
     if not muon:
         return [adamw]
-    return [torch.optim.Muon(muon, lr=config.learning_rate, weight_decay=config.weight_decay,
-                             adjust_lr_fn="match_rms_adamw"), adamw]
+    return [
+        torch.optim.Muon(
+            muon, lr=config.learning_rate, weight_decay=config.weight_decay, adjust_lr_fn="match_rms_adamw"
+        ),
+        adamw,
+    ]
 
 
 def set_learning_rate(optimizers: list[torch.optim.Optimizer], lr: float) -> None:

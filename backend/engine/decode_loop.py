@@ -118,8 +118,9 @@ class PreparedRequest:
         return all(state.finish_reason is not None for state in self.states)
 
 
-def prepare_request(tokenizer: TextTokenizer, text: str, params: GenerationParams, *, n_positions: int,
-                    eos_id: int) -> PreparedRequest:
+def prepare_request(
+    tokenizer: TextTokenizer, text: str, params: GenerationParams, *, n_positions: int, eos_id: int
+) -> PreparedRequest:
     """Seed, tokenize and fit the context: everything a request needs before its prefill."""
     start = time.perf_counter()
     seed = params.seed if params.seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
@@ -127,8 +128,9 @@ def prepare_request(tokenizer: TextTokenizer, text: str, params: GenerationParam
     input_ids = [eos_id, *prompt_ids]  # <|endoftext|> starts every document in training
     seen = np.unique(np.asarray(input_ids, dtype=np.int64))
     states = [CompletionState(i, tokenizer.decoder(), params.stop, seen) for i in range(params.n)]
-    return PreparedRequest(params, seed, np.random.default_rng(seed), input_ids, len(prompt_ids), max_new,
-                           truncated, states, start)
+    return PreparedRequest(
+        params, seed, np.random.default_rng(seed), input_ids, len(prompt_ids), max_new, truncated, states, start
+    )
 
 
 def sample_step(request: PreparedRequest, indices: list[int], logits: np.ndarray, *, eos_id: int) -> list[TokenEvent]:
