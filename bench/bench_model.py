@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "artifacts" / "bench-model"
 PROMPT_TOKENS = (64, 400)
 SHIPPED_EVAL = REPO / "models" / "arxiv-gpt2-6x512-bpe16k" / "eval.json"
+SHIPPED_GRAPH = SHIPPED_EVAL.with_name("model.onnx")
 
 
 def shipped_variant() -> str:
@@ -26,6 +27,15 @@ def shipped_variant() -> str:
         return json.loads(SHIPPED_EVAL.read_text())["quantization_variant"] or "per-tensor"
     except (OSError, KeyError):
         return "per-tensor"
+
+
+def shipped_activations() -> str:
+    """How the shipped graph scales activations: onnxruntime's DynamicQuantizeLinear is per tensor,
+    anything else the quantize stage writes is per row (read from the graph, which cannot be stale)."""
+    try:
+        return "per-tensor" if b"DynamicQuantizeLinear" in SHIPPED_GRAPH.read_bytes() else "per-row"
+    except OSError:
+        return "per-row"
 
 
 def build_models() -> dict[str, Path]:
@@ -38,15 +48,15 @@ def build_models() -> dict[str, Path]:
     from model_creation.stage_dir import write_metrics
     from model_creation.tokenizer import save_tokenizer
 
-    variant = shipped_variant()
+    variant, activations = shipped_variant(), shipped_activations()
     paths = {name: CACHE / name for name in ("hf", "fp32", "nocache-fp32", "nocache-int8")}
-    paths["int8"] = CACHE / f"int8-{variant}"
+    paths["int8"] = CACHE / f"int8-{variant}-{activations}"
     if (paths["nocache-int8"] / "model.onnx").exists():
         if not has_logits_start(paths["fp32"] / "model.onnx"):  # exported before issue 12: export again
             export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-            quantize_int8(paths["fp32"], paths["int8"], variant)
+            quantize_int8(paths["fp32"], paths["int8"], variant, activations)
         if not (paths["int8"] / "model.onnx").exists():
-            quantize_int8(paths["fp32"], paths["int8"], variant)
+            quantize_int8(paths["fp32"], paths["int8"], variant, activations)
         return paths
     config = GPT2Config.from_json_file(str(REPO / "model_creation/assets/gpt2/distilgpt2-config.json"))
     torch.manual_seed(0)
@@ -54,7 +64,7 @@ def build_models() -> dict[str, Path]:
     save_tokenizer(paths["hf"])
     write_metrics(paths["hf"], {"stage": "train", "note": "random weights for the decode benchmark"})
     export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-    quantize_int8(paths["fp32"], paths["int8"], variant)
+    quantize_int8(paths["fp32"], paths["int8"], variant, activations)
     # The original app: optimum's export without past, then the same dynamic int8 quantization.
     main_export(
         str(paths["hf"]), paths["nocache-fp32"], task="text-generation", do_validation=False, local_files_only=True
@@ -72,12 +82,19 @@ def has_logits_start(model_path: Path) -> bool:
     return any(i.name == LOGITS_START for i in onnx.load(model_path).graph.input)
 
 
-def quantize_int8(fp32: Path, out: Path, variant: str) -> None:
+def quantize_int8(fp32: Path, out: Path, variant: str, activations: str) -> None:
     """One variant is enough for speed (the pipeline picks by perplexity): the shipped model's."""
     from model_creation import quantize
 
     quantize.run(
-        quantize.Config(input_dir=str(fp32), output_dir=str(out), overwrite=True, variants=[variant], max_eval_docs=2)
+        quantize.Config(
+            input_dir=str(fp32),
+            output_dir=str(out),
+            overwrite=True,
+            variants=[variant],
+            activations=activations,
+            max_eval_docs=2,
+        )
     )
 
 

@@ -39,7 +39,7 @@ import torch
 
 from backend.engine import Engine, GenerationParams, TokenEvent
 from bench import hardware_floor
-from bench.bench_model import PROMPT_TOKENS, build_models, prompts, shipped_variant
+from bench.bench_model import PROMPT_TOKENS, build_models, prompts, shipped_activations, shipped_variant
 from bench.sampler import sampler_table
 
 NEW_TOKENS = 64
@@ -265,7 +265,10 @@ def main() -> None:
     texts = prompts(tokenizer)
     ids = {n: tokenizer.encode(t, add_special_tokens=False).ids for n, t in texts.items()}
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-    print(f"int8 variant: {shipped_variant()} (the one the quantize stage chose for the shipped model)")
+    print(
+        f"int8 variant: {shipped_variant()}, activations {shipped_activations()} "
+        "(as the quantize stage made the shipped model)"
+    )
     decode_table(paths, texts, ids)
 
     logits, _ = Engine.load(paths["int8"]).session.prefill([EOS, *ids[64]])

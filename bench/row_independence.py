@@ -2,12 +2,17 @@
 
     python -m bench.row_independence models/arxiv-gpt2-6x512-bpe16k/model.onnx
     python -m bench.row_independence artifacts/bench-model/fp32/model.onnx --steps 16
+    python -m bench.row_independence models/arxiv-gpt2-6x512-bpe16k/model.onnx --texts 32
 
 Four random prompts of different lengths are prefilled alone, then decoded greedily both alone
 and as one left-padded batch (backend/engine/padded_cache.py, as the server batches them); it
 prints the largest logit difference and how many greedy choices differ. fp32 graphs stay at
 float rounding (~1e-6); a dynamically quantized graph (one activation scale per tensor, i.e.
 per batch) does not, which is why the engine does not batch it unless forced.
+
+With --texts N, it also sends N seeded requests (the served defaults: temperature 0.8, top_p 0.95,
+40 tokens; abstract openings as prompts) to a batching engine all at once and one by one to an
+unbatched one, and counts the texts that came out the same: what a user sees of the difference.
 """
 
 from __future__ import annotations
@@ -47,16 +52,47 @@ def compare(model_path: Path, steps: int, seed: int = 0) -> tuple[float, int, in
     return worst, differ, steps * len(alone)
 
 
+OPENINGS = (
+    "We propose a method to",
+    "Large language models",
+    "In this paper, we study the problem of",
+    "Reinforcement learning agents",
+    "Graph neural networks have",
+    "Deep learning models are",
+    "We present a new dataset for",
+    "Diffusion models",
+)
+
+
+def compare_texts(model_dir: Path, requests: int) -> int:
+    """How many of `requests` seeded completions are the same batched as alone."""
+    from backend.engine import Engine, GenerationParams
+    from backend.engine.schema import GenerationResult
+
+    batched, alone = Engine.load(model_dir, batching="force"), Engine.load(model_dir, batching="off")
+    cases = [(OPENINGS[i % len(OPENINGS)], GenerationParams(seed=i)) for i in range(requests)]
+    streams = [batched.stream(text, params) for text, params in cases]  # all admitted before any is read
+    together = [next(item for item in stream if isinstance(item, GenerationResult)) for stream in streams]
+    return sum(
+        result.completions[0].text == alone.generate(text, params).completions[0].text
+        for result, (text, params) in zip(together, cases, strict=True)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.row_independence", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model.onnx with a KV cache and position_ids")
     parser.add_argument("--steps", type=int, default=8, help="decode steps (default: %(default)s)")
+    parser.add_argument("--texts", type=int, default=0, help="seeded requests to compare as texts (default: none)")
     args = parser.parse_args(argv)
     worst, differ, compared = compare(args.model, args.steps)
     print(
         f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; "
         f"greedy choices that differ {differ} of {compared}"
     )
+    if args.texts > 0:
+        same = compare_texts(args.model.parent, args.texts)
+        print(f"{args.model}: texts the same batched as alone {same} of {args.texts}")
     return 0
 
 

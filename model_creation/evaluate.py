@@ -234,6 +234,8 @@ def run(config: Config) -> Path:
             "onnx_int8": int8_path.stat().st_size,
         },
         "quantization_variant": read_metrics(quantize_dir).get("chosen"),
+        # Graphs quantized before the per-row option existed used onnxruntime's per-tensor scales.
+        "activation_scales": read_metrics(quantize_dir).get("activation_scales", "per-tensor"),
         "sampling": {
             "temperature": config.sample_temperature,
             "top_p": config.sample_top_p,

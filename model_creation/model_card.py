@@ -61,7 +61,8 @@ def render_report(result: dict) -> str:
         "comparable across tokenizers.\n\n"
         f"{metrics_table(result)}\n\n"
         f"int8 vs fp32 perplexity change: {100 * result['int8_perplexity_increase']:+.2f}%. "
-        f"Quantization variant kept: `{result['quantization_variant']}`.\n"
+        f"Quantization variant kept: `{result['quantization_variant']}`, "
+        f"activations scaled {result.get('activation_scales', 'per-tensor').replace('-', ' ')}.\n"
     )
 
 
