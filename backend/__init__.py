@@ -57,6 +57,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _alignment_note(alignment: int | None) -> str:
+    if alignment is None:
+        return " (no padding unit keeps batched rows bit-identical here: they may differ from alone by rounding)"
+    return f" (rows padded by multiples of {alignment}: a batched request computes as it would alone)"
+
+
 def load_engine(app: Flask) -> None:
     """Put the Engine in app.extensions["engine"] and its generation_config.json's defaults in
     "generation_defaults", or the reason either could not load in "engine_error"."""
@@ -87,7 +93,7 @@ def load_engine(app: Flask) -> None:
         if given is None:
             info = engine.info
             app.logger.info(
-                "loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; batching %s",
+                "loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; batching %s%s",
                 info["name"],
                 info["quantization"],
                 info["parameters"],
@@ -95,6 +101,7 @@ def load_engine(app: Flask) -> None:
                 info["load_seconds"],
                 app.config["INTRA_OP_THREADS"],
                 info["batching"],
+                _alignment_note(info.get("batch_alignment")) if info["batching"] == "on" else "",
             )
         return
     model_dir = getattr(given, "model_dir", model_dir)

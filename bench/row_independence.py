@@ -6,9 +6,10 @@
 
 Four random prompts of different lengths are prefilled alone, then decoded greedily both alone
 and as one left-padded batch (backend/engine/padded_cache.py, as the server batches them); it
-prints the largest logit difference and how many greedy choices differ. fp32 graphs stay at
-float rounding (~1e-6); a dynamically quantized graph (one activation scale per tensor, i.e.
-per batch) does not, which is why the engine does not batch it unless forced.
+prints the largest logit difference and how many greedy choices differ, once with the padding
+the lengths give and once with it kept a multiple of the unit padded_cache.measure_alignment
+finds (what the engine does). A dynamically quantized graph (one activation scale per tensor,
+i.e. per batch) differs either way, which is why the engine does not batch it unless forced.
 
 With --texts N, it also sends N seeded requests (the served defaults: temperature 0.8, top_p 0.95,
 40 tokens; abstract openings as prompts) to a batching engine all at once and one by one to an
@@ -23,20 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.engine.padded_cache import PaddedCache
+from backend.engine.padded_cache import PaddedCache, measure_alignment
 from backend.engine.session import DecoderSession
 
-PROMPT_LENGTHS = (3, 17, 40, 9)
+PROMPT_LENGTHS = (3, 17, 40, 9)  # paddings 37, 23, 0, 31: not all multiples of any unit > 1
 
 
-def compare(model_path: Path, steps: int, seed: int = 0) -> tuple[float, int, int]:
-    """(largest |logit| difference, greedy choices that differ, choices compared)."""
+def compare(model_path: Path, steps: int, align: int = 1, seed: int = 0) -> tuple[float, int, int]:
+    """(largest |logit| difference, greedy choices that differ, choices compared), with the rows'
+    padding free (align 1) or kept a multiple of `align` as the engine keeps it."""
     session = DecoderSession(model_path)
     vocab = session.session.get_outputs()[0].shape[-1]
     vocab = vocab if isinstance(vocab, int) else 1000
     rng = np.random.default_rng(seed)
-    alone, batch, tokens = [], PaddedCache(), []
-    for length in PROMPT_LENGTHS:
+    lengths = PROMPT_LENGTHS if align == 1 else [3 + align * k for k in (0, 4, 9, 2)]
+    alone, batch, tokens = [], PaddedCache(align), []
+    for length in lengths:
         logits, cache = session.prefill([int(t) for t in rng.integers(1, vocab, length)])
         alone.append(cache)
         batch.join(cache)
@@ -85,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="decode steps (default: %(default)s)")
     parser.add_argument("--texts", type=int, default=0, help="seeded requests to compare as texts (default: none)")
     args = parser.parse_args(argv)
-    worst, differ, compared = compare(args.model, args.steps)
-    print(
-        f"{args.model}: largest |logit difference| batched vs alone {worst:.3g}; "
-        f"greedy choices that differ {differ} of {compared}"
-    )
+    align = measure_alignment(DecoderSession(args.model))
+    for unit in (1, align) if align and align > 1 else (1,):
+        worst, differ, compared = compare(args.model, args.steps, unit)
+        padding = "any padding" if unit == 1 else f"padding by multiples of {unit} (the engine's)"
+        print(
+            f"{args.model}, {padding}: largest |logit difference| batched vs alone {worst:.3g}; "
+            f"greedy choices that differ {differ} of {compared}"
+        )
     if args.texts > 0:
         same = compare_texts(args.model.parent, args.texts)
         print(f"{args.model}: texts the same batched as alone {same} of {args.texts}")

@@ -23,7 +23,11 @@ EOS = 50256
 PROMPTS = ["We propose a method to", "Deep", "Graph 🤖 transformers für naïve CJK 深度学习 and then some more words"]
 
 
-@pytest.fixture(scope="module", params=["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir"], ids=["export", "fused"])
+@pytest.fixture(
+    scope="module",
+    params=["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir", "tiny_model_dir"],
+    ids=["export", "fused", "int8"],
+)
 def model_dir(request):
     return request.getfixturevalue(request.param)
 
@@ -132,7 +136,9 @@ def test_stop_strings_end_rows_while_others_go_on(batched, unbatched, gate):
     assert outputs[0][1].completions[0].finish_reason == "stop"
 
 
-def test_greedy_batch_equals_transformers_generate(batched, gate):
+def test_greedy_batch_equals_transformers_generate(batched, gate, model_dir, tiny_model_dir):
+    if model_dir == tiny_model_dir:
+        pytest.skip("int8 rounds the weights: its oracle is the unbatched int8 engine, above")
     torch_model, tokenizer = build_tiny_torch_model(), load_gpt2_tokenizer()
     requests = [
         (text, GenerationParams(temperature=0.0, seed=0, max_new_tokens=new))
@@ -217,6 +223,45 @@ def test_padded_cache_layout(widths, lengths, kept):
         np.testing.assert_array_equal(
             padded.tensors[0][row, :, padded.width - lengths[source] :], caches[source].tensors[0][0]
         )
+
+
+@pytest.mark.parametrize(
+    ("widths", "joining", "can"),
+    [((5,), 9, True), ((5,), 7, False), ((5, 9), 13, True), ((5, 9), 10, False), ((), 3, True)],
+)
+def test_rows_join_only_with_padding_a_multiple_of_the_alignment(widths, joining, can):
+    padded = PaddedCache(align=4)
+    for width in widths:
+        padded.join(KVCache([np.ones((1, 2, width, 3), dtype=np.float32)]))
+    assert padded.can_join(joining) is can
+    if not can:
+        with pytest.raises(ValueError, match="cannot join"):
+            padded.join(KVCache([np.ones((1, 2, joining, 3), dtype=np.float32)]))
+    else:
+        padded.join(KVCache([np.ones((1, 2, joining, 3), dtype=np.float32)]))
+        assert ((padded.width - padded.lengths) % 4 == 0).all()
+
+
+def test_a_leave_drops_only_whole_alignment_units():
+    padded = PaddedCache(align=4)
+    for width in (3, 15):  # paddings 12 and 0
+        padded.join(KVCache([np.ones((1, 2, width, 3), dtype=np.float32)]))
+    padded.keep([0])  # 12 columns only the leaving row used: all 12 go
+    assert padded.width == 3
+    padded = PaddedCache(align=4)
+    for width in (1, 13, 17):  # paddings 16, 4, 0
+        padded.join(KVCache([np.ones((1, 2, width, 3), dtype=np.float32)]))
+    padded.keep([0, 1])  # 4 columns unused by the kept rows: a multiple of 4, all go
+    assert padded.width == 13 and ((padded.width - padded.lengths) % 4 == 0).all()
+
+
+def test_the_alignment_unit_is_measured(tiny_model_dir):
+    from backend.engine.padded_cache import measure_alignment
+    from backend.engine.session import DecoderSession
+
+    unit = measure_alignment(DecoderSession(tiny_model_dir / "model.onnx"))
+    assert unit in (1, 2, 4, 8, 16, 32, None)
+    assert Engine.load(tiny_model_dir).info["batch_alignment"] == unit
 
 
 def test_int8_with_per_tensor_activation_scales_is_not_batched_unless_forced(tiny_row_coupled_model_dir):

@@ -16,7 +16,7 @@ from model_creation.onnx_graph.decoder import OnnxDecoder
 from model_creation.perplexity import document_ids, perplexity, sequence_nll, torch_logits_fn
 from model_creation.stage_dir import StageError
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
-from tests.tiny_model import build_tiny_dataset_dir, build_tiny_hf_dir, build_tiny_torch_model
+from tests.tiny_model import EVALUATED_FILES, build_tiny_dataset_dir, build_tiny_hf_dir, build_tiny_torch_model
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ml-abstracts-sample.jsonl"
 TEXTS = [
@@ -147,20 +147,7 @@ def test_eval_json_holds_three_consistent_perplexities(evaluated, chain):
 
 def test_final_directory_is_a_complete_model_directory(evaluated, chain):
     names = {p.name for p in evaluated.iterdir()}
-    assert {
-        "model.onnx",
-        "config.json",
-        "generation_config.json",
-        "tokenizer.json",
-        "vocab.json",
-        "merges.txt",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "README.md",
-        "eval.json",
-        "report.md",
-        "metrics.json",
-    } <= names
+    assert EVALUATED_FILES <= names
     assert (evaluated / "model.onnx").read_bytes() == (chain["quantize"] / "model.onnx").read_bytes()
     metrics = json.loads((evaluated / "metrics.json").read_text())
     assert metrics["quantization"] == "int8" and metrics["input_dir"] == str(chain["quantize"].resolve())

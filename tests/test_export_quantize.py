@@ -15,20 +15,9 @@ from model_creation.onnx_graph.decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.onnx_graph.tied_weights import initializer_bytes
 from model_creation.stage_dir import StageError
 from model_creation.tokenizer import END_OF_TEXT_ID, load_gpt2_tokenizer
-from tests.tiny_model import TINY, build_tiny_torch_model
+from tests.tiny_model import MODEL_DIR_FILES, TINY, build_tiny_torch_model
 
 PROMPTS = ["We propose a method to", "Graph neural networks", "In this paper, we study", "x"]
-MODEL_DIR_FILES = {
-    "model.onnx",
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "metrics.json",
-}
 
 
 def prompt_ids(prompt: str) -> list[int]:

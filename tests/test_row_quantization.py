@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from backend.engine.padded_cache import PaddedCache
+from backend.engine.padded_cache import PaddedCache, measure_alignment
 from backend.engine.session import DecoderSession
 from model_creation.onnx_graph.row_quantization import quantize_activations_per_row
 
@@ -75,25 +75,26 @@ def test_an_all_zero_row_gives_zeros_not_nan(tmp_path):
 
 
 @pytest.mark.parametrize(("fixture", "independent"), [("tiny_model_dir", True), ("tiny_row_coupled_model_dir", False)])
-def test_the_decoder_rows_are_independent_only_with_per_row_scales(request, fixture, independent):
-    """Four prompts of different lengths decoded as one left-padded batch and alone. Padding
-    changes fp32 attention sums by ~1e-7, which can move an activation sitting on a rounding
-    boundary by one int8 step (~0.1 logit) now and then: so per row, most steps match exactly;
-    per tensor, the other rows' ranges change every step's scale."""
+def test_batched_rows_equal_their_runs_alone_only_with_per_row_scales(request, fixture, independent):
+    """Four prompts of different lengths decoded as one left-padded batch, padded by multiples of
+    the measured unit as the engine pads them, and each alone: per row, bit for bit the same;
+    per tensor, the other rows' ranges change every row's scale."""
     session = DecoderSession(request.getfixturevalue(fixture) / "model.onnx")
-    prompts = [[50256, *rng.integers(0, 50257, n).tolist()] for n in (2, 30, 9, 17)]
-    batch, alone, tokens = PaddedCache(), [], []
+    align = measure_alignment(session)
+    if align is None:
+        pytest.skip("no padding unit keeps rows bit-identical on this machine")
+    prompts = [[50256, *rng.integers(0, 50257, 2 + align * k).tolist()] for k in (0, 7, 2, 4)]
+    batch, alone, tokens = PaddedCache(align), [], []
     for ids in prompts:
         logits, cache = session.prefill(ids)
         batch.join(cache)
         alone.append(cache)
         tokens.append(int(logits[0].argmax()))
-    differences = []
+    worst = 0.0
     for _ in range(6):
         batched = batch.decode(session, np.array(tokens, dtype=np.int64))  # [rows, vocab]
         for row in range(len(prompts)):
             logits, alone[row] = session.decode(np.array([tokens[row]]), alone[row])
-            differences.append(float(np.abs(logits[0] - batched[row]).max()))
+            worst = max(worst, float(np.abs(logits[0] - batched[row]).max()))
             tokens[row] = int(logits[0].argmax())
-    matching = np.mean(np.array(differences) < 1e-4)  # float rounding only
-    assert (matching >= 0.75) if independent else (matching <= 0.25), differences
+    assert (worst == 0.0) if independent else (worst > 1e-3), worst

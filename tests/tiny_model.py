@@ -26,6 +26,20 @@ TINY = dict(n_layer=2, n_embd=64, n_head=2, n_positions=128, vocab_size=50257)
 # to matter and greedy choices are not near-ties (fp32 vs int8 then still agree mostly).
 INIT_RANGE = 0.1
 QUANTIZE_TEXTS = ["We propose a method to learn representations.\nDeep networks generalize well."]
+# What every stage from export on leaves in its directory: a model the backend can load.
+MODEL_DIR_FILES = {
+    "model.onnx",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "metrics.json",
+}
+# ... and what the evaluate stage adds (loss_curve.png only when the train stage drew one).
+EVALUATED_FILES = MODEL_DIR_FILES | {"README.md", "eval.json", "report.md"}
 
 
 def build_tiny_torch_model(seed: int = 0) -> GPT2LMHeadModel:

@@ -6,7 +6,10 @@ prefills the requests that arrived (batch 1, as alone), joins their n rows to th
 batch (backend/engine/padded_cache.py pads them), samples every row, lets finished and
 cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
 own RNG and samples its rows in completion order (backend/engine/decode_loop.py's
-sample_step), so with a row-independent graph its tokens are those of its unbatched run.
+sample_step), so with a row-independent graph its tokens are those of its unbatched run. Rows
+are padded by multiples of the unit padded_cache.measure_alignment found, so a request whose
+prompt length is out of phase with the batch waits (before its prefill) for at most that many
+steps minus one; then it is computed bit for bit as alone, int8 rounding included.
 
 A request's events reach its consumer through a thread-safe queue; BatchedStream.close()
 cancels it and its rows leave before the next decode step.
@@ -74,7 +77,9 @@ class BatchedStream:
 class BatchScheduler:
     """Owns the running batch of one Engine and the thread that steps it."""
 
-    def __init__(self, session: DecoderSession, tokenizer: TextTokenizer, *, n_positions: int, eos_id: int):
+    def __init__(
+        self, session: DecoderSession, tokenizer: TextTokenizer, *, n_positions: int, eos_id: int, align: int = 1
+    ):
         self.session = session
         self.tokenizer = tokenizer
         self.n_positions = n_positions
@@ -89,7 +94,8 @@ class BatchScheduler:
         # The running batch, touched only by the scheduler thread: rows in batch order, each
         # (request, completion index); their cache; the logits each row samples from next.
         self._rows: list[tuple[BatchedRequest, int]] = []
-        self._cache = PaddedCache()
+        self._align = align  # rows are padded by multiples of it (padded_cache.measure_alignment)
+        self._cache = PaddedCache(align)
         self._logits = np.zeros((0, 0), dtype=np.float32)
 
     def submit(self, text: str, params: GenerationParams) -> BatchedStream:
@@ -133,8 +139,10 @@ class BatchScheduler:
                         self._thread = None
                         self._idle.set()
                         return
-                for request in self._joining:
-                    self._join(request)
+                waiting = [request for request in self._joining if not self._join(request)]
+                if waiting:  # their prompt length is out of phase with the batch: try after this step
+                    with self._lock:
+                        self._arrived[:0] = waiting
                 self._sample()
                 self._leave()
                 if self._rows:
@@ -142,26 +150,30 @@ class BatchScheduler:
         except Exception as error:  # the batch cannot go on: every waiting consumer hears why
             self._fail_all(error)
 
-    def _join(self, request: BatchedRequest) -> None:
-        """Prefill a new request alone and append its n rows to the batch."""
+    def _join(self, request: BatchedRequest) -> bool:
+        """Prefill a new request alone and append its n rows to the batch; False (nothing done)
+        while its prompt cannot join with aligned padding (at most align - 1 decode steps)."""
         prepared = request.prepared
         if request.cancelled.is_set():
             self._finish(request, None)
-            return
+            return True
+        if not self._cache.can_join(len(prepared.input_ids)):
+            return False
         try:
             logits, cache = self.session.prefill(prepared.input_ids)  # logits [1, vocab]
         except Exception as error:  # this request's prompt failed; the batch goes on
             self._finish(request, error)
-            return
+            return True
         prepared.prompt_ms = (time.perf_counter() - prepared.start) * 1000
         n = prepared.params.n
         if prepared.max_new == 0:
             self._finish(request, generation_result(prepared))
-            return
+            return True
         self._cache.join(cache.tile(n) if n > 1 else cache)
         logits = np.repeat(logits, n, axis=0) if n > 1 else logits
         self._logits = logits if not self._rows else np.concatenate([self._logits, logits], axis=0)
         self._rows.extend((request, index) for index in range(n))
+        return True
 
     def _sample(self) -> None:
         """Each request samples its own rows (contiguous, in completion order) and hears its tokens."""
@@ -212,7 +224,7 @@ class BatchScheduler:
         with self._lock:
             waiting = self._arrived + self._joining + [r for r, _ in self._rows]
             self._arrived, self._joining, self._rows = [], [], []
-            self._cache, self._thread = PaddedCache(), None
+            self._cache, self._thread = PaddedCache(self._align), None
             self._unfinished = 0
             self._idle.set()
         for request in {id(r): r for r in waiting}.values():

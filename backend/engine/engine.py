@@ -18,6 +18,7 @@ import numpy as np
 from backend.config import BATCHING_MODES
 from backend.engine.batch import BatchScheduler
 from backend.engine.decode_loop import generate_events
+from backend.engine.padded_cache import measure_alignment
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
 from backend.engine.session import DecoderSession, KVCache
 from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
@@ -177,9 +178,20 @@ class Engine:
         }
         refusal = batching_refusal(batching, session, model_dir / "model.onnx")
         self.info["batching"] = refusal or "on"
+        # Padding every batched row by a multiple of this keeps it bit-identical to its run alone;
+        # None: no unit found on this machine, so batched rows may differ by float rounding.
+        self.info["batch_alignment"] = None if refusal else measure_alignment(session)
         # None: one request at a time, in the caller's thread (generate_events)
         self.scheduler = (
-            None if refusal else BatchScheduler(session, tokenizer, n_positions=self.n_positions, eos_id=self.eos_id)
+            None
+            if refusal
+            else BatchScheduler(
+                session,
+                tokenizer,
+                n_positions=self.n_positions,
+                eos_id=self.eos_id,
+                align=self.info["batch_alignment"] or 1,
+            )
         )
 
     @classmethod
