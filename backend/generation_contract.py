@@ -3,7 +3,7 @@
 Everything else derives from these tables or is checked against them:
 - backend/api/validation.py enforces them on /generate and /generate/stream, and
   backend/api/openai_validation.py on /v1/completions (with OpenAI's names and defaults);
-- backend/api/openapi.py builds /openapi.json (and so /docs) from them;
+- backend/api/openapi_schemas.py builds /openapi.json's schemas (and so /docs) from them;
 - backend/engine/schema.py takes GenerationParams' defaults from them;
 - model_creation writes them into every model's generation_config.json, and a served model's
   generation_config.json may override the defaults (backend/api/served_defaults.py);

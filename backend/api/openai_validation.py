@@ -3,7 +3,7 @@
 The OpenAI family's counterpart of validation.py, built from the same bounds and checked by the
 same functions: only the names (max_tokens for max_new_tokens) and the defaults (OpenAI's
 max_tokens=16, temperature=1, top_p=1) differ; top_k and repetition_penalty are accepted as
-extensions, as vLLM does. openapi.py documents the request from the tables here.
+extensions, as vLLM does. openapi_schemas.py documents the request from the tables here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Turn a JSON request body into GenerationParams, or a 4xx that names the field and its bound.
 
 The fields, bounds and defaults are backend/generation_contract.py's, the one place that defines
-them; the OpenAPI spec (openapi.py) is built from the same tables, so the documentation cannot
+them; the OpenAPI spec (openapi_schemas.py) is built from the same tables, so the documentation cannot
 drift from what the server enforces. The engine trusts whatever GenerationParams it is given,
 so everything is checked here: types (a boolean is not a number), finiteness (NaN and infinity
 are refused), bounds, unknown fields.
