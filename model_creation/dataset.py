@@ -2,7 +2,7 @@
 
 Inputs are JSONL files (plain, .gz or .xz; a scrape output directory means its abstracts.jsonl)
 with `id`, `title`, `abstract`, or "text halves" files (*.txt, *.txt.gz, *.txt.xz) holding
-documents `title\\nabstract` separated by one blank line and no ids.
+documents `title\\nabstract` separated by one blank line and no ids; dataset_inputs.py reads them.
 
 A paper's split comes from a hash of its arXiv id (of its normalised title when it has no id),
 so a rerun, or the same papers in another order, gives the same split. Duplicates (same id or
@@ -22,23 +22,17 @@ documents/ (DatasetDict, columns id, text), tokenizer/ (the one the ids come fro
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import hashlib
-import json
-import lzma
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from datasets import Dataset, DatasetDict, Features, List, Value
-from tqdm.auto import tqdm
 
-from model_creation.stage_dir import ABSTRACTS_FILE, StageError, prepare_output_dir, write_metrics
-from model_creation.text_cleaning import normalise_whitespace, title_key
+from model_creation.dataset_inputs import Document, collect, read_documents, split_of
+from model_creation.stage_dir import StageError, prepare_output_dir, write_metrics
 from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer, save_tokenizer, train_bpe_tokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -66,119 +60,6 @@ class Config:
     )
     num_proc: int = 1  # tokenizer processes; the Rust tokenizer already uses every core within one
     overwrite: bool = False
-
-
-@dataclass(frozen=True)
-class Document:
-    id: str | None
-    title: str
-    abstract: str
-
-    @property
-    def text(self) -> str:
-        return self.title + "\n" + self.abstract
-
-    @property
-    def title_key(self) -> str:
-        # A title with no letters or digits identifies nothing; fall back to the whole text.
-        return title_key(self.title) or self.text
-
-    @property
-    def split_key(self) -> str:
-        return self.id if self.id else "title:" + self.title_key
-
-    @property
-    def position(self) -> float:
-        """Where the paper falls in [0, 1): decides its split and its place within the split."""
-        digest = hashlib.sha1(self.split_key.encode("utf-8")).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_of(position: float, validation_fraction: float, test_fraction: float) -> str:
-    if position < test_fraction:
-        return "test"
-    if position < test_fraction + validation_fraction:
-        return "validation"
-    return "train"
-
-
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def _read_jsonl(path: Path) -> Iterator[Document]:
-    with _open_text(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                yield Document(
-                    row.get("id") or None, normalise_whitespace(row["title"]), normalise_whitespace(row["abstract"])
-                )
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise StageError(
-                    f"{path}:{number} is not an abstract record with title and abstract ({exc!r})"
-                ) from None
-
-
-def _read_text_halves(path: Path) -> Iterator[Document]:
-    with _open_text(path) as f:
-        lines: list[str] = []
-        for line in [*f, "\n"]:  # the extra blank line ends a last document that lacks one
-            if line.strip():
-                lines.append(line)
-            elif lines:
-                yield Document(None, normalise_whitespace(lines[0]), normalise_whitespace(" ".join(lines[1:])))
-                lines = []
-
-
-def read_documents(source: str | Path) -> Iterator[Document]:
-    """The documents of one input, whatever its form."""
-    path = Path(source)
-    if path.is_dir():
-        path = path / ABSTRACTS_FILE
-    if not path.is_file():
-        raise StageError(
-            f"input {source} does not exist (expected a JSONL file, a scrape output directory or a .txt file)"
-        )
-    form = path.name.removesuffix(".gz").removesuffix(".xz")
-    if form.endswith((".jsonl", ".json")):
-        return _read_jsonl(path)
-    if form.endswith(".txt"):
-        return _read_text_halves(path)
-    raise StageError(f"input {source}: unknown format; use .jsonl, .txt, optionally compressed as .gz or .xz")
-
-
-def collect(sources: list[str], exclude: set[str] = frozenset()) -> tuple[list[Document], Counter]:
-    """Distinct documents of `sources` in hash order, minus those whose id or title key is in `exclude`.
-
-    Duplicates are resolved in hash order, not input order, so the result does not depend on
-    which file (or line) came first.
-    """
-    counts: Counter = Counter()
-    documents = []
-    for source in sources:
-        for doc in tqdm(read_documents(source), desc=f"read {Path(source).name}", unit=" docs"):
-            counts["read"] += 1
-            if doc.title and doc.abstract:
-                documents.append(doc)
-            else:
-                counts["dropped_empty"] += 1
-    documents.sort(key=lambda d: (d.position, d.split_key))
-    seen, kept = set(exclude), []
-    for doc in documents:
-        keys = {doc.title_key} | ({doc.id} if doc.id else set())
-        if keys & seen:
-            counts["dropped_duplicate"] += 1
-            continue
-        seen |= keys
-        kept.append(doc)
-    return kept, counts
 
 
 def validate(config: Config) -> None:
@@ -252,15 +133,9 @@ def _save(splits: DatasetDict, path: Path) -> None:
     splits.save_to_disk(str(path), num_shards={name: 1 if len(ds) == 0 else None for name, ds in splits.items()})
 
 
-def run(config: Config) -> Path:
-    validate(config)
-    out = prepare_output_dir(config.output_dir, config.overwrite)
-    clock = [time.perf_counter()]
-
-    def lap() -> float:  # seconds since the previous lap, for the per-phase timings in metrics
-        clock.append(time.perf_counter())
-        return round(clock[-1] - clock[-2], 2)
-
+def read_splits(config: Config) -> tuple[dict[str, list[Document]], int, Counter]:
+    """The papers of `config.inputs` in their hash splits, with the extra training documents added to
+    train; also how many extra documents there were, and the read counts."""
     documents, counts = collect(config.inputs)
     if config.max_documents is not None:
         documents = documents[: config.max_documents]  # hash order: a uniform, reproducible subset
@@ -273,9 +148,12 @@ def run(config: Config) -> Path:
         extra, extra_counts = collect(config.extra_train_inputs, exclude=taken)
         counts.update({f"extra_{k}": v for k, v in extra_counts.items()})
         splits["train"] = sorted(splits["train"] + extra, key=lambda d: (d.position, d.split_key))
+    return splits, len(extra), counts
 
-    seconds = {"read": lap()}
-    texts = DatasetDict(
+
+def document_texts(splits: dict[str, list[Document]]) -> DatasetDict:
+    """The documents/ output: each split's ids and texts."""
+    return DatasetDict(
         {
             name: Dataset.from_dict(
                 {"id": [d.id for d in docs], "text": [d.text for d in docs]}, features=DOCUMENT_FEATURES
@@ -283,8 +161,10 @@ def run(config: Config) -> Path:
             for name, docs in splits.items()
         }
     )
-    tokenizer = build_tokenizer(config, [d.text for d in splits["train"]])
-    seconds["tokenizer"] = lap()
+
+
+def tokenize_and_pack(config: Config, texts: DatasetDict, tokenizer) -> tuple[dict[str, Dataset], dict[str, dict]]:
+    """Each split's packed blocks, and its documents, tokens, blocks and dropped tokens."""
     packed, per_split = {}, {}
     for name in SPLITS:
         tokenized = tokenize(texts[name], tokenizer, config.num_proc, f"tokenize {name}")
@@ -296,12 +176,52 @@ def run(config: Config) -> Path:
                 f"use more documents, a smaller block_size or a larger {name}_fraction"
             )
         per_split[name] = {
-            "documents": len(splits[name]),
+            "documents": len(texts[name]),
             "tokens": tokens,
             "blocks": len(packed[name]),
             "tokens_dropped": dropped,
         }
-    per_split["train"]["extra_documents"] = len(extra)
+    return packed, per_split
+
+
+def metrics(config: Config, per_split: dict[str, dict], tokenizer, counts: Counter, seconds: dict) -> dict:
+    """The stage's metrics.json."""
+    return {
+        "splits": per_split,
+        "documents": sum(s["documents"] for s in per_split.values()),
+        "tokens": sum(s["tokens"] for s in per_split.values()),
+        "block_size": config.block_size,
+        "tokenizer": {
+            "kind": config.tokenizer,
+            "vocab_size": len(tokenizer),
+            "end_of_text_id": end_of_text_id(tokenizer),
+        },
+        "inputs": list(config.inputs),
+        "extra_train_inputs": list(config.extra_train_inputs or []),
+        "validation_fraction": config.validation_fraction,
+        "test_fraction": config.test_fraction,
+        "counts": dict(counts),
+        "seconds": seconds,
+        "config": dataclasses.asdict(config),
+    }
+
+
+def run(config: Config) -> Path:
+    validate(config)
+    out = prepare_output_dir(config.output_dir, config.overwrite)
+    clock = [time.perf_counter()]
+
+    def lap() -> float:  # seconds since the previous lap, for the per-phase timings in metrics
+        clock.append(time.perf_counter())
+        return round(clock[-1] - clock[-2], 2)
+
+    splits, extra_documents, counts = read_splits(config)
+    seconds = {"read": lap()}
+    texts = document_texts(splits)
+    tokenizer = build_tokenizer(config, [d.text for d in splits["train"]])
+    seconds["tokenizer"] = lap()
+    packed, per_split = tokenize_and_pack(config, texts, tokenizer)
+    per_split["train"]["extra_documents"] = extra_documents
     seconds["tokenize_and_pack"] = lap()
 
     _save(DatasetDict(packed), out / "packed")
@@ -309,24 +229,6 @@ def run(config: Config) -> Path:
     save_tokenizer(out / "tokenizer", tokenizer)
     seconds["save"] = lap()
     write_metrics(
-        out,
-        {
-            "splits": per_split,
-            "documents": sum(s["documents"] for s in per_split.values()),
-            "tokens": sum(s["tokens"] for s in per_split.values()),
-            "block_size": config.block_size,
-            "tokenizer": {
-                "kind": config.tokenizer,
-                "vocab_size": len(tokenizer),
-                "end_of_text_id": end_of_text_id(tokenizer),
-            },
-            "inputs": list(config.inputs),
-            "extra_train_inputs": list(config.extra_train_inputs or []),
-            "validation_fraction": config.validation_fraction,
-            "test_fraction": config.test_fraction,
-            "counts": dict(counts),
-            "seconds": {**seconds, "total": round(clock[-1] - clock[0], 2)},
-            "config": dataclasses.asdict(config),
-        },
+        out, metrics(config, per_split, tokenizer, counts, {**seconds, "total": round(clock[-1] - clock[0], 2)})
     )
     return out
