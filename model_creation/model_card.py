@@ -108,15 +108,8 @@ def _stretches(stretches: list[dict]) -> str:
     )
 
 
-def render_model_card(
-    result: dict,
-    train: dict,
-    dataset: dict | None,
-    has_loss_curve: bool,
-    notes: str = "",
-    name: str = "distilgpt2-arxiv",
-    stretches: list[dict] | None = None,
-) -> str:
+def _recipe(result: dict, train: dict, dataset: dict | None, stretches: list[dict]) -> str:
+    """The training recipe's list: architecture, initialisation, optimiser, batch, run, final loss."""
     config = train.get("config", {})
     hours = (train.get("wall_seconds") or 0) / 3600
     recipe = [
@@ -132,17 +125,60 @@ def render_model_card(
         f"x {config.get('grad_accum')} accumulation steps.",
         f"- Run: {_num(train.get('steps'))} steps, {_num(train.get('tokens_seen'))} tokens, "
         f"{hours:.2f} hours on {train.get('device')} ({train.get('precision')}); "
-        f"last stretch stopped by {train.get('stop_reason')}." + _stretches(stretches or []),
+        f"last stretch stopped by {train.get('stop_reason')}." + _stretches(stretches),
         f"- Final validation loss {_num(train.get('final_val_loss'), 3)} nats per model token "
         f"(perplexity {_num(train.get('final_val_ppl'))}; "
         f"per GPT-2 token {_num(train.get('final_val_ppl_per_gpt2_token'))}).",
     ]
+    return "\n".join(recipe)
+
+
+def _data(dataset: dict | None) -> str:
+    """What the model was trained on, with the dataset stage's scalar metrics."""
     data_lines = ["arXiv abstracts of machine-learning papers (title, newline, abstract per document)."]
     if dataset:
         shown = {
             k: v for k, v in dataset.items() if isinstance(v, (int, float, str)) and k not in ("stage", "input_dir")
         }
         data_lines += [f"- {key}: {_num(value)}" for key, value in sorted(shown.items())]
+    return "\n".join(data_lines)
+
+
+def _evaluation_and_limitations(result: dict) -> str:
+    """The card's sections from Evaluation to the end: how it was measured, the table, samples, limits."""
+    return f"""## Evaluation
+
+Perplexity over {result["documents"]:,} documents ({result["tokens"]:,} predicted tokens) of the
+`{result["split"]}` split, one definition for all three models (see `model_creation/perplexity.py`):
+whole documents, a sliding window over those longer than the context. Per GPT-2 token divides the
+same summed loss by the texts' GPT-2 token counts, so models with different tokenizers compare.
+Decode latency: greedy, KV cache, batch 1, one CPU thread, {result["latency"]["new_tokens"]} new tokens.
+
+{metrics_table(result)}
+
+## Sample completions (int8 model)
+
+{_samples(result)}
+## Limitations
+
+- It imitates the style of abstracts; it has no knowledge of whether what it writes is true.
+  Invented results, numbers, dataset names and citations are to be expected.
+- Trained on English arXiv ML abstracts only; other domains and languages degrade quickly.
+- Context is {result["context_length"]} tokens; longer inputs are cut to their most recent tokens.
+- It inherits the biases of the arXiv corpus (topics, phrasing, over-represented subfields).
+"""
+
+
+def render_model_card(
+    result: dict,
+    train: dict,
+    dataset: dict | None,
+    has_loss_curve: bool,
+    notes: str = "",
+    name: str = "distilgpt2-arxiv",
+    stretches: list[dict] | None = None,
+) -> str:
+    """The model card (README.md): what the model is for, its data and recipe, how it measured."""
     curve = "\n![Training and validation loss](loss_curve.png)\n" if has_loss_curve else ""
     about = f"\n## About this build\n\n{notes.strip()}\n" if notes.strip() else ""
     lead = (result.get("perplexity_per_gpt2_token") or {}).get("onnx_int8")
@@ -165,30 +201,10 @@ unattended publication, and not a source of citations, numbers or claims.
 
 ## Data
 
-{chr(10).join(data_lines)}
+{_data(dataset)}
 
 ## Training recipe
 
-{chr(10).join(recipe)}
+{_recipe(result, train, dataset, stretches or [])}
 {curve}
-## Evaluation
-
-Perplexity over {result["documents"]:,} documents ({result["tokens"]:,} predicted tokens) of the
-`{result["split"]}` split, one definition for all three models (see `model_creation/perplexity.py`):
-whole documents, a sliding window over those longer than the context. Per GPT-2 token divides the
-same summed loss by the texts' GPT-2 token counts, so models with different tokenizers compare.
-Decode latency: greedy, KV cache, batch 1, one CPU thread, {result["latency"]["new_tokens"]} new tokens.
-
-{metrics_table(result)}
-
-## Sample completions (int8 model)
-
-{_samples(result)}
-## Limitations
-
-- It imitates the style of abstracts; it has no knowledge of whether what it writes is true.
-  Invented results, numbers, dataset names and citations are to be expected.
-- Trained on English arXiv ML abstracts only; other domains and languages degrade quickly.
-- Context is {result["context_length"]} tokens; longer inputs are cut to their most recent tokens.
-- It inherits the biases of the arXiv corpus (topics, phrasing, over-represented subfields).
-"""
+{_evaluation_and_limitations(result)}"""
