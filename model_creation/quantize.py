@@ -129,8 +129,7 @@ def _score(model_path: Path, documents: list[list[int]], reference: list[np.ndar
     return scored, logits
 
 
-def run(config: Config) -> Path:
-    input_dir = require_finished(Path(config.input_dir), "export")
+def validate(config: Config) -> None:
     unknown = [v for v in config.variants if v not in VARIANTS]
     if unknown or not config.variants:
         raise StageError(f"variants must be a non-empty list from {list(VARIANTS)}, got {config.variants}")
@@ -138,7 +137,20 @@ def run(config: Config) -> Path:
         raise StageError(f"weight_type must be one of {list(WEIGHT_TYPES)}, got {config.weight_type!r}")
     if config.activations not in ACTIVATION_SCALES:
         raise StageError(f"activations must be one of {list(ACTIVATION_SCALES)}, got {config.activations!r}")
-    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
+
+
+@dataclass
+class Reference:
+    """The fp32 model every variant is measured against, and the documents it was scored on."""
+
+    path: Path
+    model_config: dict
+    documents: list[list[int]]
+    scored: dict  # perplexity, mean_nll, tokens, size_bytes
+    logits: list[np.ndarray]
+
+
+def score_fp32(config: Config, input_dir: Path) -> Reference:
     model_config = json.loads((input_dir / "config.json").read_text())
     from tokenizers import Tokenizer
 
@@ -146,38 +158,56 @@ def run(config: Config) -> Path:
     max_tokens = min(config.max_eval_tokens, model_config["n_positions"])
     documents = [document_ids(tokenizer, t, max_tokens) for t in _eval_texts(config)]
     fp32_path = input_dir / "model.onnx"
-    fp32, reference = _score(fp32_path, documents, None)
+    fp32, logits = _score(fp32_path, documents, None)
     fp32["size_bytes"] = fp32_path.stat().st_size
+    return Reference(fp32_path, model_config, documents, fp32, logits)
 
-    results = []
+
+def build_variant(name: str, config: Config, reference: Reference, scratch: Path) -> dict:
+    """Variant `name` quantized into `scratch` and scored against the reference; a variant that
+    cannot be built is recorded with its error, not fatal."""
+    source = reference.path
+    entry: dict = {"name": name}
+    try:
+        if name.startswith("optimized-"):
+            source = scratch / "optimized.onnx"
+            if not source.exists():
+                write_optimized_graph(reference.path, source, reference.model_config, reference.documents[0])
+        target = scratch / f"{name}.onnx"
+        per_channel = name.endswith("per-channel")
+        entry["weights_made_signed"] = _quantize(source, target, per_channel, config.weight_type, config.activations)
+        scored, _ = _score(target, reference.documents, reference.logits)
+        entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
+        entry["perplexity_increase"] = entry["perplexity"] / reference.scored["perplexity"] - 1
+    except Exception as exc:
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+    return entry
+
+
+def write_best_variant(config: Config, reference: Reference, target: Path) -> tuple[list[dict], dict]:
+    """Every variant built and scored; the one that loses the least perplexity is copied to `target`.
+    Returns all the variants' entries and the chosen one's."""
     with tempfile.TemporaryDirectory(prefix="quantize-") as scratch:
-        scratch = Path(scratch)
-        for name in tqdm(config.variants, desc="quantize variants"):
-            source = fp32_path
-            entry: dict = {"name": name}
-            try:
-                if name.startswith("optimized-"):
-                    source = scratch / "optimized.onnx"
-                    if not source.exists():
-                        write_optimized_graph(fp32_path, source, model_config, documents[0])
-                target = scratch / f"{name}.onnx"
-                per_channel = name.endswith("per-channel")
-                entry["weights_made_signed"] = _quantize(
-                    source, target, per_channel, config.weight_type, config.activations
-                )
-                scored, _ = _score(target, documents, reference)
-                entry.update(scored, size_bytes=target.stat().st_size, path=str(target))
-                entry["perplexity_increase"] = entry["perplexity"] / fp32["perplexity"] - 1
-            except Exception as exc:  # a variant that cannot be built is recorded, not fatal
-                entry["error"] = f"{type(exc).__name__}: {exc}"
-            results.append(entry)
+        results = [
+            build_variant(name, config, reference, Path(scratch))
+            for name in tqdm(config.variants, desc="quantize variants")
+        ]
         usable = [r for r in results if "error" not in r]
         if not usable:
             raise StageError("no quantization variant could be built: " + "; ".join(r["error"] for r in results))
         best = min(usable, key=lambda r: r["perplexity"])
-        shutil.copyfile(best["path"], out / "model.onnx")
+        shutil.copyfile(best["path"], target)
     for r in results:
         r.pop("path", None)
+    return results, best
+
+
+def run(config: Config) -> Path:
+    input_dir = require_finished(Path(config.input_dir), "export")
+    validate(config)
+    out = prepare_output_dir(Path(config.output_dir), config.overwrite)
+    reference = score_fp32(config, input_dir)
+    results, best = write_best_variant(config, reference, out / "model.onnx")
 
     copy_stage_files(input_dir, out, skip=("model.onnx",))
     write_metrics(
@@ -190,12 +220,12 @@ def run(config: Config) -> Path:
             "quantization": "int8",
             "activation_scales": config.activations,
             "onnx_size_bytes": (out / "model.onnx").stat().st_size,
-            "size_ratio_vs_fp32": (out / "model.onnx").stat().st_size / fp32["size_bytes"],
+            "size_ratio_vs_fp32": (out / "model.onnx").stat().st_size / reference.scored["size_bytes"],
             "perplexity_increase": best["perplexity_increase"],
             "max_abs_logit_diff_vs_fp32": best["max_abs_logit_diff"],
-            "fp32": fp32,
+            "fp32": reference.scored,
             "variants": results,
-            "eval_documents": len(documents),
+            "eval_documents": len(reference.documents),
         },
     )
     return out
