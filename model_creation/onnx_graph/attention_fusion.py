@@ -58,6 +58,40 @@ def _check_config(model_config: dict) -> None:
             raise AttentionFusionError(f"config {key}={model_config[key]} is not supported by the fusion")
 
 
+def _fused_layer(
+    layer: int, producer: dict[str, onnx.NodeProto], consumers: dict[str, list[onnx.NodeProto]], num_heads: int
+) -> dict[str, onnx.NodeProto | None]:
+    """Layer `layer`'s attention block matched from its past/present names; returns the node
+    replacements: its heads-merging Reshape becomes the MultiHeadAttention, its two present
+    Concats go (None)."""
+    past_key, past_value = f"past_key_values.{layer}.key", f"past_key_values.{layer}.value"
+    present_key, present_value = f"present.{layer}.key", f"present.{layer}.value"
+    concat_key, concat_value = producer[present_key], producer.get(present_value)
+    for concat, past in ((concat_key, past_key), (concat_value, past_value)):
+        if concat is None or concat.op_type != "Concat" or list(concat.input[:1]) != [past] or len(concat.input) != 2:
+            raise AttentionFusionError(f"layer {layer}: present is not Concat({past}, new)")
+    split = _qkv_split(concat_key.input[1], producer)
+    if _qkv_split(concat_value.input[1], producer) is not split:
+        raise AttentionFusionError(f"layer {layer}: key and value come from different Splits")
+    query, key, value = split.output
+    # softmax(q k^T) @ v  [batch, heads, seq, head_dim] -> Transpose -> Reshape [batch, seq, hidden]
+    weighted = _single(consumers[present_value], "MatMul", f"layer {layer} attention @ value")
+    transpose = _single(consumers[weighted.output[0]], "Transpose", f"layer {layer} attention output")
+    merge_heads = _single(consumers[transpose.output[0]], "Reshape", f"layer {layer} attention output")
+    fused = helper.make_node(
+        "MultiHeadAttention",
+        # query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
+        [query, key, value, "", MASK_INT32, "", past_key, past_value],
+        [merge_heads.output[0], present_key, present_value],
+        name=f"MultiHeadAttention_{layer}",
+        domain="com.microsoft",
+        num_heads=num_heads,
+        unidirectional=1,  # causal
+    )
+    # The Concats' outputs now come from the fused node.
+    return {merge_heads.name: fused, concat_key.name: None, concat_value.name: None}
+
+
 def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
     """Rewrite `model` in place; returns the number of layers fused (all of them, or it raises)."""
     _check_config(model_config)
@@ -70,41 +104,10 @@ def fuse_attention(model: onnx.ModelProto, model_config: dict) -> int:
     if "attention_mask" not in {i.name for i in graph.input}:
         raise AttentionFusionError("the graph has no attention_mask input")
 
-    replaced: dict[str, onnx.NodeProto] = {}  # old node name -> the MultiHeadAttention taking its place
+    replaced: dict[str, onnx.NodeProto | None] = {}  # old node name -> the MultiHeadAttention taking its place
     layer = 0
     while f"present.{layer}.key" in producer:
-        past_key, past_value = f"past_key_values.{layer}.key", f"past_key_values.{layer}.value"
-        present_key, present_value = f"present.{layer}.key", f"present.{layer}.value"
-        concat_key, concat_value = producer[present_key], producer.get(present_value)
-        for concat, past in ((concat_key, past_key), (concat_value, past_value)):
-            if (
-                concat is None
-                or concat.op_type != "Concat"
-                or list(concat.input[:1]) != [past]
-                or len(concat.input) != 2
-            ):
-                raise AttentionFusionError(f"layer {layer}: present is not Concat({past}, new)")
-        split = _qkv_split(concat_key.input[1], producer)
-        if _qkv_split(concat_value.input[1], producer) is not split:
-            raise AttentionFusionError(f"layer {layer}: key and value come from different Splits")
-        query, key, value = split.output
-        # softmax(q k^T) @ v  [batch, heads, seq, head_dim] -> Transpose -> Reshape [batch, seq, hidden]
-        weighted = _single(consumers[present_value], "MatMul", f"layer {layer} attention @ value")
-        transpose = _single(consumers[weighted.output[0]], "Transpose", f"layer {layer} attention output")
-        merge_heads = _single(consumers[transpose.output[0]], "Reshape", f"layer {layer} attention output")
-        fused = helper.make_node(
-            "MultiHeadAttention",
-            # query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
-            [query, key, value, "", MASK_INT32, "", past_key, past_value],
-            [merge_heads.output[0], present_key, present_value],
-            name=f"MultiHeadAttention_{layer}",
-            domain="com.microsoft",
-            num_heads=int(model_config["n_head"]),
-            unidirectional=1,  # causal
-        )
-        replaced[merge_heads.name] = fused
-        for old in (concat_key, concat_value):
-            replaced[old.name] = None  # its output now comes from the fused node
+        replaced.update(_fused_layer(layer, producer, consumers, int(model_config["n_head"])))
         layer += 1
     if layer == 0:
         raise AttentionFusionError("no present.0.key output: not a decoder with a KV cache")
