@@ -37,9 +37,9 @@ from model_creation.tokenizer import end_of_text_id, load_gpt2_tokenizer, save_t
 
 SPLITS = ("train", "validation", "test")
 TOKENIZERS = ("gpt2", "bpe")
-# Stated, not inferred: a split whose papers all lack an id (or that is empty) would otherwise get a null-typed column.
 TOKENIZE_BATCH = 1000
 TOKEN_FEATURES = Features({"input_ids": List(Value("int32"))})  # half the memory of the inferred int64
+# Stated, not inferred: a split whose papers all lack an id (or that is empty) would otherwise get a null-typed column.
 DOCUMENT_FEATURES = Features({"id": Value("string"), "text": Value("string")})
 
 
