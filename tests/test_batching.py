@@ -42,6 +42,8 @@ def batched(model_dir) -> Engine:
     """A fresh batching engine per test (the gate wraps its session)."""
     engine = Engine.load(model_dir)
     assert engine.batches and engine.info["batching"] == "on"
+    if engine.info["batch_alignment"] is None:  # the engine itself then says rows may differ by rounding
+        pytest.skip("no padding unit keeps batched rows bit-identical on this machine")
     return engine
 
 
