@@ -74,8 +74,9 @@ def test_an_all_zero_row_gives_zeros_not_nan(tmp_path):
     assert np.isfinite(y).all() and not y[0, 1].any()
 
 
+@pytest.mark.parametrize("base", [2, 93], ids=["short", "to the end of the context"])
 @pytest.mark.parametrize(("fixture", "independent"), [("tiny_model_dir", True), ("tiny_row_coupled_model_dir", False)])
-def test_batched_rows_equal_their_runs_alone_only_with_per_row_scales(request, fixture, independent):
+def test_batched_rows_equal_their_runs_alone_only_with_per_row_scales(request, fixture, independent, base):
     """Four prompts of different lengths decoded as one left-padded batch, padded by multiples of
     the measured unit as the engine pads them, and each alone: per row, bit for bit the same;
     per tensor, the other rows' ranges change every row's scale."""
@@ -83,7 +84,8 @@ def test_batched_rows_equal_their_runs_alone_only_with_per_row_scales(request, f
     align = measure_alignment(session)
     if align is None:
         pytest.skip("no padding unit keeps rows bit-identical on this machine")
-    prompts = [[50256, *rng.integers(0, 50257, 2 + align * k).tolist()] for k in (0, 7, 2, 4)]
+    # The longest reaches the tiny model's last position (128) on the last step.
+    prompts = [[50256, *rng.integers(0, 50257, base + align * k).tolist()] for k in (0, 7, 2, 4)]
     batch, alone, tokens = PaddedCache(align), [], []
     for ids in prompts:
         logits, cache = session.prefill(ids)
