@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from backend.engine.engine import row_coupled
 from backend.engine.session import LOGITS_START
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def shipped_activations() -> str:
     """How the shipped graph scales activations: onnxruntime's DynamicQuantizeLinear is per tensor,
     anything else the quantize stage writes is per row (read from the graph, which cannot be stale)."""
     try:
-        return "per-tensor" if b"DynamicQuantizeLinear" in SHIPPED_GRAPH.read_bytes() else "per-row"
+        return "per-tensor" if row_coupled(SHIPPED_GRAPH) else "per-row"
     except OSError:
         return "per-row"
 

@@ -94,8 +94,7 @@ class BatchScheduler:
         # The running batch, touched only by the scheduler thread: rows in batch order, each
         # (request, completion index); their cache; the logits each row samples from next.
         self._rows: list[tuple[BatchedRequest, int]] = []
-        self._align = align  # rows are padded by multiples of it (padded_cache.measure_alignment)
-        self._cache = PaddedCache(align)
+        self._cache = PaddedCache(align)  # rows padded by multiples of align (padded_cache.measure_alignment)
         self._logits = np.zeros((0, 0), dtype=np.float32)
 
     def submit(self, text: str, params: GenerationParams) -> BatchedStream:
@@ -224,7 +223,7 @@ class BatchScheduler:
         with self._lock:
             waiting = self._arrived + self._joining + [r for r, _ in self._rows]
             self._arrived, self._joining, self._rows = [], [], []
-            self._cache, self._thread = PaddedCache(self._align), None
+            self._cache, self._thread = PaddedCache(self._cache.align), None
             self._unfinished = 0
             self._idle.set()
         for request in {id(r): r for r in waiting}.values():

@@ -113,10 +113,6 @@ class PreparedRequest:
     busy_ms: float = 0.0  # time spent on this request's steps, not in its consumer between events
     decode_steps: int = 0
 
-    @property
-    def finished(self) -> bool:
-        return all(state.finish_reason is not None for state in self.states)
-
 
 def prepare_request(
     tokenizer: TextTokenizer, text: str, params: GenerationParams, *, n_positions: int, eos_id: int

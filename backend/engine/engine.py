@@ -57,6 +57,11 @@ def _graph_has(model_path: Path, ops: tuple[bytes, ...]) -> bool:
         return any(data.find(op) >= 0 for op in ops)
 
 
+def row_coupled(model_path: Path) -> bool:
+    """Whether the graph scales activations per tensor (DynamicQuantizeLinear), coupling the rows of a batch."""
+    return _graph_has(model_path, _ROW_COUPLING_OPS)
+
+
 def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> str | None:
     """Why this engine must run one request at a time, or None when it may batch requests.
 
@@ -70,7 +75,7 @@ def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> st
         return "off (setting)"
     if not session.has_position_ids:
         return "off: the graph has no position_ids input, so rows of different lengths cannot be batched"
-    if mode == "on" and _graph_has(model_path, _ROW_COUPLING_OPS):
+    if mode == "on" and row_coupled(model_path):
         return (
             "off: DynamicQuantizeLinear quantizes activations per tensor, so batched rows would change each "
             "other's logits (re-quantize with the quantize stage's --activations per-row, or set batching to force)"

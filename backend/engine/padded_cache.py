@@ -15,8 +15,9 @@ its keys to other lanes and changes its sums by float rounding (~1e-7). In an in
 is enough to move an activation across a rounding boundary now and then, and a seeded text
 changes. With `align` set to what `measure_alignment` finds, every row's padding stays a
 multiple of it: a row joins only when the batch's width has its length's phase (`can_join`; the
-scheduler holds it back at most align - 1 steps), and a leave drops whole multiples of it. A
-batched row is then computed bit for bit as it is alone.
+scheduler holds it back at most align - 1 steps); a join that widens the batch and a leave that
+narrows it then move every row by a multiple of it too. A batched row is then computed bit for
+bit as it is alone.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class PaddedCache:
             self.tensors, self.lengths = [], np.zeros(0, dtype=np.int64)
             return
         self.lengths = self.lengths[rows]
+        # The smallest padding among the kept rows; a multiple of align, as every row's padding is.
         unused = self.width - int(self.lengths.max())
-        unused -= unused % self.align  # the kept rows' padding stays a multiple of align
         self.tensors = [np.ascontiguousarray(t[rows, :, unused:, :]) for t in self.tensors]
 
     def attention_mask(self) -> np.ndarray:
