@@ -209,6 +209,7 @@ def run(config: Config) -> Path:
 
     latency_ids = [end_of_text_id(tokenizer)] + tokenizer.encode(config.latency_prompt, add_special_tokens=False).ids
     samples = _samples(config, quantize_dir)
+    quantized = read_metrics(quantize_dir)
 
     result = {
         "split": config.split,
@@ -233,9 +234,9 @@ def run(config: Config) -> Path:
             "onnx_fp32": fp32_path.stat().st_size,
             "onnx_int8": int8_path.stat().st_size,
         },
-        "quantization_variant": read_metrics(quantize_dir).get("chosen"),
+        "quantization_variant": quantized.get("chosen"),
         # Graphs quantized before the per-row option existed used onnxruntime's per-tensor scales.
-        "activation_scales": read_metrics(quantize_dir).get("activation_scales", "per-tensor"),
+        "activation_scales": quantized.get("activation_scales", "per-tensor"),
         "sampling": {
             "temperature": config.sample_temperature,
             "top_p": config.sample_top_p,

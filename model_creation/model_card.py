@@ -62,7 +62,7 @@ def render_report(result: dict) -> str:
         f"{metrics_table(result)}\n\n"
         f"int8 vs fp32 perplexity change: {100 * result['int8_perplexity_increase']:+.2f}%. "
         f"Quantization variant kept: `{result['quantization_variant']}`, "
-        f"activations scaled {result.get('activation_scales', 'per-tensor').replace('-', ' ')}.\n"
+        f"activations scaled {result['activation_scales'].replace('-', ' ')}.\n"
     )
 
 

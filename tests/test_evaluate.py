@@ -165,6 +165,8 @@ def test_model_card_and_report_show_the_measurements(evaluated):
         assert f"**{sample['prompt']}**" in card
     assert len(result["samples"]) == len(evaluate.SAMPLE_PROMPTS)
     assert "## About this build\n\nTrained for a test, on 60 documents.\n" in card
+    # The tiny quantize stage scales activations per row, and the report says so.
+    assert result["activation_scales"] == "per-row" and "activations scaled per row." in report
 
 
 def test_missing_recorded_input_dir_is_a_clear_error(chain, tmp_path):
