@@ -29,30 +29,35 @@ QUANTIZED, SCALE, ZERO_POINT = "_quantized", "_scale", "_zero_point"  # onnxrunt
 SIDE_FILES_SKIPPED = ("model.onnx", "eval.json", "report.md", "README.md", "loss_curve.png")
 
 
-def _initializer(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
-    """The float value of `name`: stored as is, or as quantized integers with scale and zero point.
-    The exporter stores equal weights once (all-zero biases of an untrained model, say) and names
-    the others with Identity nodes, which we follow."""
-    arrays = {init.name: init for init in graph.initializer}
-    aliases = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
-    while name not in arrays and name + QUANTIZED not in arrays and name in aliases:
-        name = aliases[name]
-    if name in arrays:
-        return numpy_helper.to_array(arrays[name]).astype(np.float32)
-    if name + QUANTIZED not in arrays:
-        return None
-    quantized = numpy_helper.to_array(arrays[name + QUANTIZED]).astype(np.float32)
-    scale = numpy_helper.to_array(arrays[name + SCALE]).astype(np.float32)
-    zero_point = numpy_helper.to_array(arrays[name + ZERO_POINT]).astype(np.float32)
-    # Per-tensor scales are scalars; per-channel ones run along the output (last) axis.
-    return (quantized - zero_point) * scale
+class _Initializers:
+    """The graph's float values by name: stored as is, or as quantized integers with scale and zero
+    point. The exporter stores equal weights once (all-zero biases of an untrained model, say) and
+    names the others with Identity nodes, which are followed."""
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.arrays = {init.name: init for init in graph.initializer}
+        self.aliases = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+
+    def value(self, name: str) -> np.ndarray | None:
+        arrays = self.arrays
+        while name not in arrays and name + QUANTIZED not in arrays and name in self.aliases:
+            name = self.aliases[name]
+        if name in arrays:
+            return numpy_helper.to_array(arrays[name]).astype(np.float32)
+        if name + QUANTIZED not in arrays:
+            return None
+        quantized = numpy_helper.to_array(arrays[name + QUANTIZED]).astype(np.float32)
+        scale = numpy_helper.to_array(arrays[name + SCALE]).astype(np.float32)
+        zero_point = numpy_helper.to_array(arrays[name + ZERO_POINT]).astype(np.float32)
+        # Per-tensor scales are scalars; per-channel ones run along the output (last) axis.
+        return (quantized - zero_point) * scale
 
 
-def _token_embedding(graph: onnx.GraphProto, vocab_size: int) -> np.ndarray:
+def _token_embedding(graph: onnx.GraphProto, initializers: _Initializers, vocab_size: int) -> np.ndarray:
     """wte [vocab, embd]: the table a Gather reads that has a vocab-sized axis (with tied weights
     it is the LM head's [embd, vocab] weight, gathered along axis 1)."""
     for gather in (n for n in graph.node if n.op_type == "Gather"):
-        table = _initializer(graph, gather.input[0].removesuffix(QUANTIZED))
+        table = initializers.value(gather.input[0].removesuffix(QUANTIZED))
         axis = next((a.i for a in gather.attribute if a.name == "axis"), 0)
         if table is not None and table.ndim == 2 and table.shape[axis] == vocab_size:
             return table.T if axis == 1 else table  # [vocab, embd]
@@ -60,16 +65,19 @@ def _token_embedding(graph: onnx.GraphProto, vocab_size: int) -> np.ndarray:
 
 
 def recover_state_dict(model_path: Path, model_config: dict) -> dict[str, np.ndarray]:
-    """GPT2LMHeadModel's parameters by name, read from the graph at `model_path`."""
+    """GPT2LMHeadModel's parameters by name, read from the graph at `model_path`; every one of them
+    but the tied lm_head (and the causal-mask buffers) is there, shaped as GPT-2 has it."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     graph = onnx.load(model_path).graph
+    initializers = _Initializers(graph)
     expected = GPT2LMHeadModel(GPT2Config(**model_config)).state_dict()
-    weights: dict[str, np.ndarray] = {"transformer.wte.weight": _token_embedding(graph, model_config["vocab_size"])}
+    wte = _token_embedding(graph, initializers, model_config["vocab_size"])
+    weights: dict[str, np.ndarray] = {"transformer.wte.weight": wte}
     for name, tensor in expected.items():
         if name in weights or name == "lm_head.weight" or name.endswith(".attn.bias"):
             continue  # lm_head is tied to wte; attn.bias is a causal-mask buffer, not a weight
-        value = _initializer(graph, name)
+        value = initializers.value(name)
         if value is None:
             raise StageError(f"{name} is not in {model_path}")
         if tuple(value.shape) != tuple(tensor.shape):
@@ -89,10 +97,8 @@ def run(model_dir: Path, output_dir: Path, overwrite: bool = False) -> Path:
     weights = recover_state_dict(model_dir / "model.onnx", model_config)
     out = prepare_output_dir(output_dir, overwrite)
     model = GPT2LMHeadModel(GPT2Config(**model_config))
-    missing, _ = model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
-    untouched = [name for name in missing if name != "lm_head.weight" and not name.endswith(".attn.bias")]
-    if untouched:
-        raise StageError(f"no value recovered for {untouched}")
+    # strict=False: only the tied lm_head and the mask buffers are left out (recover_state_dict checks).
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
     model.tie_weights()
     model.save_pretrained(out)
     copy_stage_files(model_dir, out, skip=SIDE_FILES_SKIPPED + ("config.json",))
