@@ -30,14 +30,18 @@ from backend.engine.session import DecoderSession
 PROMPT_LENGTHS = (3, 17, 40, 9)  # paddings 37, 23, 0, 31: not all multiples of any unit > 1
 
 
-def compare(model_path: Path, steps: int, align: int = 1, seed: int = 0) -> tuple[float, int, int]:
+def compare(
+    model_path: Path, steps: int, align: int = 1, seed: int = 0, lengths: list[int] | None = None
+) -> tuple[float, int, int]:
     """(largest |logit| difference, greedy choices that differ, choices compared), with the rows'
-    padding free (align 1) or kept a multiple of `align` as the engine keeps it."""
+    padding free (align 1) or kept a multiple of `align` as the engine keeps it. `lengths` are the
+    prompts' (by default ones whose paddings are, or are not, multiples of align)."""
     session = DecoderSession(model_path)
     vocab = session.session.get_outputs()[0].shape[-1]
     vocab = vocab if isinstance(vocab, int) else 1000
     rng = np.random.default_rng(seed)
-    lengths = PROMPT_LENGTHS if align == 1 else [3 + align * k for k in (0, 4, 9, 2)]
+    if lengths is None:
+        lengths = PROMPT_LENGTHS if align == 1 else [3 + align * k for k in (0, 4, 9, 2)]
     alone, batch, tokens = [], PaddedCache(align), []
     for length in lengths:
         logits, cache = session.prefill([int(t) for t in rng.integers(1, vocab, length)])

@@ -13,8 +13,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from backend.engine.padded_cache import PaddedCache, measure_alignment
+from backend.engine.padded_cache import measure_alignment
 from backend.engine.session import DecoderSession
+from bench.row_independence import compare
 from model_creation.onnx_graph.row_quantization import quantize_activations_per_row
 
 rng = np.random.default_rng(0)
@@ -78,25 +79,13 @@ def test_an_all_zero_row_gives_zeros_not_nan(tmp_path):
 @pytest.mark.parametrize(("fixture", "independent"), [("tiny_model_dir", True), ("tiny_row_coupled_model_dir", False)])
 def test_batched_rows_equal_their_runs_alone_only_with_per_row_scales(request, fixture, independent, base):
     """Four prompts of different lengths decoded as one left-padded batch, padded by multiples of
-    the measured unit as the engine pads them, and each alone: per row, bit for bit the same;
-    per tensor, the other rows' ranges change every row's scale."""
-    session = DecoderSession(request.getfixturevalue(fixture) / "model.onnx")
-    align = measure_alignment(session)
+    the measured unit as the engine pads them, and each alone (bench.row_independence.compare):
+    per row, bit for bit the same; per tensor, the other rows' ranges change every row's scale."""
+    model_path = request.getfixturevalue(fixture) / "model.onnx"
+    align = measure_alignment(DecoderSession(model_path))
     if align is None:
         pytest.skip("no padding unit keeps rows bit-identical on this machine")
     # The longest reaches the tiny model's last position (128) on the last step.
-    prompts = [[50256, *rng.integers(0, 50257, base + align * k).tolist()] for k in (0, 7, 2, 4)]
-    batch, alone, tokens = PaddedCache(align), [], []
-    for ids in prompts:
-        logits, cache = session.prefill(ids)
-        batch.join(cache)
-        alone.append(cache)
-        tokens.append(int(logits[0].argmax()))
-    worst = 0.0
-    for _ in range(6):
-        batched = batch.decode(session, np.array(tokens, dtype=np.int64))  # [rows, vocab]
-        for row in range(len(prompts)):
-            logits, alone[row] = session.decode(np.array([tokens[row]]), alone[row])
-            worst = max(worst, float(np.abs(logits[0] - batched[row]).max()))
-            tokens[row] = int(logits[0].argmax())
+    lengths = [1 + base + align * k for k in (0, 7, 2, 4)]
+    worst, _, _ = compare(model_path, steps=6, align=align, lengths=lengths)
     assert (worst == 0.0) if independent else (worst > 1e-3), worst
