@@ -57,10 +57,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _alignment_note(alignment: int | None) -> str:
-    if alignment is None:
-        return " (no padding unit keeps batched rows bit-identical here: they may differ from alone by rounding)"
-    return f" (rows padded by multiples of {alignment}: a batched request computes as it would alone)"
+def _alignment_note(info: dict) -> str:
+    if info.get("batch_alignment") is None:
+        return " (batched rows are not bit-identical here: they may differ from alone by rounding)"
+    if info.get("kv_cache") == "in-place":
+        return " (KV cache written in place: a batched request computes as it would alone)"
+    return f" (rows padded by multiples of {info['batch_alignment']}: a batched request computes as it would alone)"
 
 
 def load_engine(app: Flask) -> None:
@@ -101,7 +103,7 @@ def load_engine(app: Flask) -> None:
                 info["load_seconds"],
                 app.config["INTRA_OP_THREADS"],
                 info["batching"],
-                _alignment_note(info.get("batch_alignment")) if info["batching"] == "on" else "",
+                _alignment_note(info) if info["batching"] == "on" else "",
             )
         return
     model_dir = getattr(given, "model_dir", model_dir)

@@ -5,11 +5,13 @@
     python -m bench.row_independence models/arxiv-gpt2-6x512-bpe16k/model.onnx --texts 32
 
 Four random prompts of different lengths are prefilled alone, then decoded greedily both alone
-and as one left-padded batch (backend/engine/padded_cache.py, as the server batches them); it
-prints the largest logit difference and how many greedy choices differ, once with the padding
-the lengths give and once with it kept a multiple of the unit padded_cache.measure_alignment
-finds (what the engine does). A dynamically quantized graph (one activation scale per tensor,
-i.e. per batch) differs either way, which is why the engine does not batch it unless forced.
+and as one batch laid out as the server lays it out: in place for a GroupQueryAttention graph
+(backend/engine/slot_cache.py), else left-padded (backend/engine/padded_cache.py), once with the
+padding the lengths give and once with it kept a multiple of the unit
+padded_cache.measure_alignment finds (what the engine does). It prints the largest logit
+difference and how many greedy choices differ. A dynamically quantized graph (one activation
+scale per tensor, i.e. per batch) differs either way, which is why the engine does not batch it
+unless forced.
 
 With --texts N, it also sends N seeded requests (the served defaults: temperature 0.8, top_p 0.95,
 40 tokens; abstract openings as prompts) to a batching engine all at once and one by one to an
@@ -26,6 +28,7 @@ import numpy as np
 
 from backend.engine.padded_cache import PaddedCache, measure_alignment
 from backend.engine.session import DecoderSession
+from backend.engine.slot_cache import SlotCache
 
 PROMPT_LENGTHS = (3, 17, 40, 9)  # paddings 37, 23, 0, 31: not all multiples of any unit > 1
 
@@ -34,7 +37,8 @@ def compare(
     model_path: Path, steps: int, align: int = 1, seed: int = 0, lengths: list[int] | None = None
 ) -> tuple[float, int, int]:
     """(largest |logit| difference, greedy choices that differ, choices compared), with the rows'
-    padding free (align 1) or kept a multiple of `align` as the engine keeps it. `lengths` are the
+    padding free (align 1) or kept a multiple of `align` as the engine keeps it (left padding; a
+    GroupQueryAttention graph decodes in place, unpadded, whatever align is). `lengths` are the
     prompts' (by default ones whose paddings are, or are not, multiples of align)."""
     session = DecoderSession(model_path)
     vocab = session.session.get_outputs()[0].shape[-1]
@@ -42,7 +46,7 @@ def compare(
     rng = np.random.default_rng(seed)
     if lengths is None:
         lengths = PROMPT_LENGTHS if align == 1 else [3 + align * k for k in (0, 4, 9, 2)]
-    alone, batch, tokens = [], PaddedCache(align), []
+    alone, batch, tokens = [], SlotCache() if session.decodes_in_place else PaddedCache(align), []
     for length in lengths:
         logits, cache = session.prefill([int(t) for t in rng.integers(1, vocab, length)])
         alone.append(cache)
@@ -92,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="decode steps (default: %(default)s)")
     parser.add_argument("--texts", type=int, default=0, help="seeded requests to compare as texts (default: none)")
     args = parser.parse_args(argv)
-    align = measure_alignment(DecoderSession(args.model))
+    session = DecoderSession(args.model)
+    align = None if session.decodes_in_place else measure_alignment(session)
     for unit in (1, align) if align and align > 1 else (1,):
         worst, differ, compared = compare(args.model, args.steps, unit)
         padding = "any padding" if unit == 1 else f"padding by multiples of {unit} (the engine's)"
+        padding = "in place, unpadded (the engine's)" if session.decodes_in_place else padding
         print(
             f"{args.model}, {padding}: largest |logit difference| batched vs alone {worst:.3g}; "
             f"greedy choices that differ {differ} of {compared}"

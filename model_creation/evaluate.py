@@ -237,6 +237,8 @@ def run(config: Config) -> Path:
         "quantization_variant": quantized.get("chosen"),
         # Graphs quantized before the per-row option existed used onnxruntime's per-tensor scales.
         "activation_scales": quantized.get("activation_scales", "per-tensor"),
+        # Graphs quantized before the option existed fused attention as MultiHeadAttention.
+        "attention": quantized.get("attention", "multi-head"),
         "sampling": {
             "temperature": config.sample_temperature,
             "top_p": config.sample_top_p,

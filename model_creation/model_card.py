@@ -62,8 +62,16 @@ def render_report(result: dict) -> str:
         f"{metrics_table(result)}\n\n"
         f"int8 vs fp32 perplexity change: {100 * result['int8_perplexity_increase']:+.2f}%. "
         f"Quantization variant kept: `{result['quantization_variant']}`, "
-        f"activations scaled {result['activation_scales'].replace('-', ' ')}.\n"
+        f"activations scaled {result['activation_scales'].replace('-', ' ')}, "
+        f"attention {_ATTENTION[result['attention']]}.\n"
     )
+
+
+_ATTENTION = {  # quantize's metrics["attention"] -> the report's words
+    "group-query": "fused as GroupQueryAttention (KV cache written in place)",
+    "multi-head": "fused as MultiHeadAttention",
+    "unfused": "as exported (not fused)",
+}
 
 
 def _vocabulary(result: dict, dataset: dict | None) -> str:

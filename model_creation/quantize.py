@@ -1,7 +1,8 @@
 """Quantize stage: the fp32 ONNX decoder -> an int8 `model.onnx` (onnxruntime dynamic quantization).
 
 Several variants are tried (weights per tensor or per channel, with or without graph fusions
-first: onnxruntime's GPT-2 fusions, then each attention block as one MultiHeadAttention); each
+first: onnxruntime's GPT-2 fusions, then each attention block as one attention kernel,
+GroupQueryAttention by default: onnx_graph/attention_fusion); each
 is scored with the shared perplexity definition on a small validation sample, and the one that
 loses the least perplexity against fp32 is kept.
 All variants, with size, perplexity and largest logit difference, go into metrics.json. The
@@ -26,7 +27,7 @@ import numpy as np
 import onnx
 from tqdm.auto import tqdm
 
-from model_creation.onnx_graph.attention_fusion import fuse_attention
+from model_creation.onnx_graph.attention_fusion import KERNELS, fuse_attention
 from model_creation.onnx_graph.decoder import OnnxDecoder, kv_cache_max_diff
 from model_creation.onnx_graph.int8_weights import make_weights_signed
 from model_creation.onnx_graph.logits_start import slice_after_activation_quantization
@@ -59,6 +60,9 @@ class Config:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # tried in this order
     weight_type: str = "qint8"  # "qint8" or "quint8": the integer type of quantized weights
     activations: str = "per-row"  # "per-row" (batchable) or "per-tensor" (onnxruntime's dynamic scale)
+    # optimized-* variants: "group-query" (cache written in place; masks must be right-padded)
+    # or "multi-head" (any padding; the cache is copied every step)
+    attention: str = "group-query"
     dataset_dir: str | None = None  # a dataset stage output; its documents/validation is the sample
     eval_texts: list[str] = field(default_factory=lambda: list(BUILTIN_TEXTS))  # used without dataset_dir
     max_eval_docs: int = 32  # documents scored per variant
@@ -74,16 +78,18 @@ def _eval_texts(config: Config) -> list[str]:
     return list(documents.select(range(min(config.max_eval_docs, len(documents))))["text"])
 
 
-def write_optimized_graph(source: Path, target: Path, model_config: dict, probe: list[int]) -> None:
+def write_optimized_graph(
+    source: Path, target: Path, model_config: dict, probe: list[int], attention: str = "group-query"
+) -> None:
     """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...) and then attention_fusion's (each layer's
-    attention as one MultiHeadAttention), refused if they change the interface, the logits, or
+    attention as one `attention` kernel), refused if they change the interface, the logits, or
     what the KV cache gives (probed with one document, fed whole and token by token)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(
         str(source), model_type="gpt2", num_heads=model_config["n_head"], hidden_size=model_config["n_embd"]
     )
-    fuse_attention(optimized.model, model_config)
+    fuse_attention(optimized.model, model_config, attention)
     optimized.save_model_to_file(str(target))
     before, after = onnx.load(source, load_external_data=False), onnx.load(target, load_external_data=False)
     if _io_names(before) != _io_names(after):
@@ -137,6 +143,8 @@ def validate(config: Config) -> None:
         raise StageError(f"weight_type must be one of {list(WEIGHT_TYPES)}, got {config.weight_type!r}")
     if config.activations not in ACTIVATION_SCALES:
         raise StageError(f"activations must be one of {list(ACTIVATION_SCALES)}, got {config.activations!r}")
+    if config.attention not in KERNELS:
+        raise StageError(f"attention must be one of {list(KERNELS)}, got {config.attention!r}")
 
 
 @dataclass
@@ -172,7 +180,9 @@ def build_variant(name: str, config: Config, reference: Reference, scratch: Path
         if name.startswith("optimized-"):
             source = scratch / "optimized.onnx"
             if not source.exists():
-                write_optimized_graph(reference.path, source, reference.model_config, reference.documents[0])
+                write_optimized_graph(
+                    reference.path, source, reference.model_config, reference.documents[0], config.attention
+                )
         target = scratch / f"{name}.onnx"
         per_channel = name.endswith("per-channel")
         entry["weights_made_signed"] = _quantize(source, target, per_channel, config.weight_type, config.activations)
@@ -219,6 +229,7 @@ def run(config: Config) -> Path:
             "chosen": best["name"],
             "quantization": "int8",
             "activation_scales": config.activations,
+            "attention": config.attention if best["name"].startswith("optimized-") else "unfused",
             "onnx_size_bytes": (out / "model.onnx").stat().st_size,
             "size_ratio_vs_fp32": (out / "model.onnx").stat().st_size / reference.scored["size_bytes"],
             "perplexity_increase": best["perplexity_increase"],

@@ -29,6 +29,15 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_unfused_model_dir(tmp_path_factory):
+    """The tiny model as int8 with the export's own attention (no fusion): a batch of it is
+    left-padded (backend/engine/padded_cache.py) where the fused one decodes in place."""
+    from tests.tiny_model import build_tiny_model_dir
+
+    return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-int8-unfused"), variant="per-tensor")
+
+
+@pytest.fixture(scope="session")
 def tiny_row_coupled_model_dir(tmp_path_factory):
     """The tiny model as int8 with onnxruntime's per-tensor activation scales: rows of a batch
     change each other's logits, so the engine must not batch it unless forced."""
@@ -48,7 +57,7 @@ def tiny_fp32_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_fused_fp32_model_dir(tiny_fp32_model_dir, tmp_path_factory):
     """The fp32 model directory with the quantize stage's fused graph (onnxruntime's GPT-2
-    fusions + one MultiHeadAttention per layer), as the optimized-* int8 variants start from."""
+    fusions + one GroupQueryAttention per layer), as the optimized-* int8 variants start from."""
     import json
     import shutil
 

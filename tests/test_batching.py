@@ -1,4 +1,4 @@
-"""Continuous batching (backend/engine/batch.py, padded_cache.py) against the unbatched engine.
+"""Continuous batching (backend/engine/batch.py, padded_cache.py, slot_cache.py) against the unbatched engine.
 
 Oracles: the same model directory loaded with batching off (one request at a time, its own
 cache), and transformers' greedy `generate` on the same PyTorch weights. Requests join the
@@ -14,7 +14,8 @@ import torch
 
 from backend.engine import Engine, GenerationParams, GenerationResult, TokenEvent
 from backend.engine.padded_cache import PaddedCache
-from backend.engine.session import KVCache
+from backend.engine.session import DecoderSession, KVCache
+from backend.engine.slot_cache import SlotCache, computes_rows_alone
 from model_creation.tokenizer import load_gpt2_tokenizer
 from tests.gated_session import WAIT, GatedSession
 from tests.tiny_model import build_tiny_torch_model
@@ -25,8 +26,8 @@ PROMPTS = ["We propose a method to", "Deep", "Graph 🤖 transformers für naïv
 
 @pytest.fixture(
     scope="module",
-    params=["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir", "tiny_model_dir"],
-    ids=["export", "fused", "int8"],
+    params=["tiny_fp32_model_dir", "tiny_fused_fp32_model_dir", "tiny_model_dir", "tiny_unfused_model_dir"],
+    ids=["export", "fused", "int8", "int8-unfused"],
 )
 def model_dir(request):
     return request.getfixturevalue(request.param)
@@ -138,8 +139,8 @@ def test_stop_strings_end_rows_while_others_go_on(batched, unbatched, gate):
     assert outputs[0][1].completions[0].finish_reason == "stop"
 
 
-def test_greedy_batch_equals_transformers_generate(batched, gate, model_dir, tiny_model_dir):
-    if model_dir == tiny_model_dir:
+def test_greedy_batch_equals_transformers_generate(batched, gate):
+    if batched.info["quantization"] == "int8":
         pytest.skip("int8 rounds the weights: its oracle is the unbatched int8 engine, above")
     torch_model, tokenizer = build_tiny_torch_model(), load_gpt2_tokenizer()
     requests = [
@@ -257,13 +258,43 @@ def test_a_leave_drops_only_whole_alignment_units():
     assert padded.width == 13 and ((padded.width - padded.lengths) % 4 == 0).all()
 
 
-def test_the_alignment_unit_is_measured(tiny_model_dir):
+def test_the_alignment_unit_is_measured(tiny_unfused_model_dir):
     from backend.engine.padded_cache import measure_alignment
-    from backend.engine.session import DecoderSession
 
-    unit = measure_alignment(DecoderSession(tiny_model_dir / "model.onnx"))
+    unit = measure_alignment(DecoderSession(tiny_unfused_model_dir / "model.onnx"))
     assert unit in (1, 2, 4, 8, 16, 32, None)
-    assert Engine.load(tiny_model_dir).info["batch_alignment"] == unit
+    engine = Engine.load(tiny_unfused_model_dir)
+    assert engine.info["batch_alignment"] == unit and engine.info["kv_cache"] == "left-padded"
+
+
+def test_a_group_query_graph_decodes_in_place_with_rows_computed_as_alone(tiny_model_dir, tiny_row_coupled_model_dir):
+    engine = Engine.load(tiny_model_dir)
+    assert engine.info["kv_cache"] == "in-place" and engine.info["batch_alignment"] == 1
+    assert computes_rows_alone(engine.session)
+    # The check can fail: per-tensor activation scales make each row depend on the others.
+    assert not computes_rows_alone(DecoderSession(tiny_row_coupled_model_dir / "model.onnx"))
+
+
+@pytest.mark.parametrize(
+    ("lengths", "kept"),
+    [((5,), [0]), ((3, 70), [1]), ((7, 3, 4), [0, 2]), ((2, 9, 4), [2, 0]), ((6, 6), [])],
+)
+def test_slot_cache_layout(lengths, kept):
+    """Right padding: a row's positions are its first `length` columns, whatever joins or leaves;
+    buffers grow (70 positions > the first 64 columns) without moving them."""
+    rng = np.random.default_rng(0)
+    caches = [KVCache([rng.standard_normal((1, 2, n, 4)).astype(np.float32) for _ in range(2)]) for n in lengths]
+    slots = SlotCache()
+    for cache in caches:
+        slots.join(cache)
+    assert slots.lengths.tolist() == list(lengths)
+    slots.keep(kept)
+    assert slots.lengths.tolist() == [lengths[r] for r in kept]
+    assert bool(slots.buffers) == bool(kept)  # an empty batch holds no memory
+    for row, source in enumerate(kept):
+        for buffer, tensor in zip(slots.buffers, caches[source].tensors, strict=True):
+            assert buffer.shape[2] > lengths[source]
+            np.testing.assert_array_equal(buffer[row, :, : lengths[source]], tensor[0])
 
 
 def test_int8_with_per_tensor_activation_scales_is_not_batched_unless_forced(tiny_row_coupled_model_dir):

@@ -59,7 +59,7 @@ def hf_tokenizer():
 
 
 class CountingSession:
-    """Wraps the onnxruntime session to count `run` calls."""
+    """Wraps the onnxruntime session to count model runs (plain, or in place through an IOBinding)."""
 
     def __init__(self, session):
         self._session, self.runs = session, 0
@@ -67,6 +67,10 @@ class CountingSession:
     def run(self, *args, **kwargs):
         self.runs += 1
         return self._session.run(*args, **kwargs)
+
+    def run_with_iobinding(self, *args, **kwargs):
+        self.runs += 1
+        return self._session.run_with_iobinding(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._session, name)

@@ -102,7 +102,7 @@ def chain(tmp_path_factory):
         quantize.Config(
             input_dir=str(exported),
             output_dir=str(root / "quantize"),
-            variants=["per-channel"],
+            variants=["optimized-per-channel"],
             dataset_dir=str(dataset),
             max_eval_docs=4,
         )
@@ -166,7 +166,9 @@ def test_model_card_and_report_show_the_measurements(evaluated):
     assert len(result["samples"]) == len(evaluate.SAMPLE_PROMPTS)
     assert "## About this build\n\nTrained for a test, on 60 documents.\n" in card
     # The tiny quantize stage scales activations per row, and the report says so.
-    assert result["activation_scales"] == "per-row" and "activations scaled per row." in report
+    assert result["activation_scales"] == "per-row" and "activations scaled per row," in report
+    # the tiny quantize runs the shipped model's variant: fused, GroupQueryAttention
+    assert result["attention"] == "group-query" and "attention fused as GroupQueryAttention" in report
 
 
 def test_missing_recorded_input_dir_is_a_clear_error(chain, tmp_path):

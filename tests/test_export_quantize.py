@@ -115,6 +115,7 @@ def test_int8_model_is_small_and_close_to_fp32(tiny_model_dir, tiny_fp32_model_d
     assert np.corrcoef(int8.ravel(), fp32.ravel())[0, 1] > 0.99
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     assert metrics["quantization"] == "int8" and metrics["activation_scales"] == "per-row"
+    assert metrics["attention"] == ("group-query" if metrics["chosen"].startswith("optimized-") else "unfused")
     assert abs(metrics["perplexity_increase"]) < 0.02
 
 

@@ -67,9 +67,18 @@ def build_tiny_hf_dir(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
-def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0, activations: str = "per-row") -> Path:
+def build_tiny_model_dir(
+    dest: Path,
+    *,
+    quantized: bool = True,
+    seed: int = 0,
+    activations: str = "per-row",
+    variant: str = "optimized-per-tensor",
+) -> Path:
     """A complete model directory at `dest` (int8 by default, fp32 with quantized=False); int8
-    activations are quantized per row (batchable) unless activations="per-tensor"."""
+    activations are quantized per row (batchable) unless activations="per-tensor". The int8
+    `variant` is the shipped model's by default (fused graph, GroupQueryAttention); "per-tensor"
+    keeps the export's unfused attention."""
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix="tiny-model-") as work:
         hf_dir = build_tiny_hf_dir(Path(work) / "hf", seed)
@@ -83,7 +92,7 @@ def build_tiny_model_dir(dest: Path, *, quantized: bool = True, seed: int = 0, a
                     input_dir=str(export_dir),
                     output_dir=str(dest),
                     overwrite=True,
-                    variants=["per-tensor"],
+                    variants=[variant],
                     activations=activations,
                     eval_texts=QUANTIZE_TEXTS,
                 )

@@ -6,10 +6,12 @@ prefills the requests that arrived (batch 1, as alone), joins their n rows to th
 batch (backend/engine/padded_cache.py pads them), samples every row, lets finished and
 cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
 own RNG and samples its rows in completion order (backend/engine/decode_loop.py's
-sample_step), so with a row-independent graph its tokens are those of its unbatched run. Rows
-are padded by multiples of the unit padded_cache.measure_alignment found, so a request whose
-prompt length is out of phase with the batch waits (before its prefill) for at most that many
-steps minus one; then it is computed bit for bit as alone, int8 rounding included.
+sample_step), so with a row-independent graph its tokens are those of its unbatched run. The
+cache is slot_cache.SlotCache for a GroupQueryAttention graph (rows written in place, never
+moved) and padded_cache.PaddedCache otherwise, whose rows are padded by multiples of the unit
+padded_cache.measure_alignment found, so a request whose prompt length is out of phase with the
+batch waits (before its prefill) for at most that many steps minus one. Either way a request is
+computed bit for bit as alone, int8 rounding included.
 
 A request's events reach its consumer through a thread-safe queue; BatchedStream.close()
 cancels it and its rows leave before the next decode step.
@@ -28,6 +30,7 @@ from backend.engine.decode_loop import PreparedRequest, generation_result, prepa
 from backend.engine.padded_cache import PaddedCache
 from backend.engine.schema import GenerationParams, GenerationResult, TokenEvent
 from backend.engine.session import DecoderSession
+from backend.engine.slot_cache import SlotCache
 from backend.engine.tokenizer import TextTokenizer
 
 _DONE = object()  # put after a request's GenerationResult (or exception): its stream ends
@@ -94,8 +97,12 @@ class BatchScheduler:
         # The running batch, touched only by the scheduler thread: rows in batch order, each
         # (request, completion index); their cache; the logits each row samples from next.
         self._rows: list[tuple[BatchedRequest, int]] = []
-        self._cache = PaddedCache(align)  # rows padded by multiples of align (padded_cache.measure_alignment)
+        self._align = align  # PaddedCache: rows padded by multiples of it (padded_cache.measure_alignment)
+        self._cache = self._new_cache()
         self._logits = np.zeros((0, 0), dtype=np.float32)
+
+    def _new_cache(self) -> SlotCache | PaddedCache:
+        return SlotCache() if self.session.decodes_in_place else PaddedCache(self._align)
 
     def submit(self, text: str, params: GenerationParams) -> BatchedStream:
         prepared = prepare_request(self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
@@ -223,7 +230,7 @@ class BatchScheduler:
         with self._lock:
             waiting = self._arrived + self._joining + [r for r, _ in self._rows]
             self._arrived, self._joining, self._rows = [], [], []
-            self._cache, self._thread = PaddedCache(self._cache.align), None
+            self._cache, self._thread = self._new_cache(), None
             self._unfinished = 0
             self._idle.set()
         for request in {id(r): r for r in waiting}.values():

@@ -8,7 +8,6 @@ onnxruntime: nothing here imports torch or transformers.
 from __future__ import annotations
 
 import json
-import mmap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,8 @@ from backend.engine.batch import BatchScheduler
 from backend.engine.decode_loop import generate_events
 from backend.engine.padded_cache import measure_alignment
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
-from backend.engine.session import DecoderSession, KVCache
+from backend.engine.session import DecoderSession, KVCache, graph_has
+from backend.engine.slot_cache import computes_rows_alone
 from backend.engine.tokenizer import END_OF_TEXT, TextTokenizer
 
 _QUANTIZED_OPS = (b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul", b"DequantizeLinear", b"MatMulNBits")
@@ -49,17 +49,9 @@ def gpt2_parameter_count(n_layer: int, n_embd: int, n_positions: int, vocab_size
     return vocab_size * n_embd + n_positions * n_embd + n_layer * per_block + 2 * n_embd
 
 
-def _graph_has(model_path: Path, ops: tuple[bytes, ...]) -> bool:
-    """Whether the graph holds any of these operators. onnxruntime does not list a graph's nodes
-    and serving must not need the `onnx` package, but operator types are stored as plain strings
-    in the protobuf, so a byte search finds them."""
-    with open(model_path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return any(data.find(op) >= 0 for op in ops)
-
-
 def row_coupled(model_path: Path) -> bool:
     """Whether the graph scales activations per tensor (DynamicQuantizeLinear), coupling the rows of a batch."""
-    return _graph_has(model_path, _ROW_COUPLING_OPS)
+    return graph_has(model_path, _ROW_COUPLING_OPS)
 
 
 def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> str | None:
@@ -81,6 +73,12 @@ def batching_refusal(mode: str, session: DecoderSession, model_path: Path) -> st
             "other's logits (re-quantize with the quantize stage's --activations per-row, or set batching to force)"
         )
     return None
+
+
+def _alignment(session: DecoderSession) -> int | None:
+    if session.decodes_in_place:
+        return 1 if computes_rows_alone(session) else None
+    return measure_alignment(session)
 
 
 def _read_config(model_dir: Path) -> dict:
@@ -175,7 +173,7 @@ class Engine:
         )
         self.info = {
             "name": model_dir.resolve().name,
-            "quantization": "int8" if _graph_has(model_dir / "model.onnx", _QUANTIZED_OPS) else "fp32",
+            "quantization": "int8" if graph_has(model_dir / "model.onnx", _QUANTIZED_OPS) else "fp32",
             "parameters": parameters,
             "load_seconds": load_seconds,
             "context_length": self.n_positions,
@@ -183,9 +181,12 @@ class Engine:
         }
         refusal = batching_refusal(batching, session, model_dir / "model.onnx")
         self.info["batching"] = refusal or "on"
-        # Padding every batched row by a multiple of this keeps it bit-identical to its run alone;
-        # None: no unit found on this machine, so batched rows may differ by float rounding.
-        self.info["batch_alignment"] = None if refusal else measure_alignment(session)
+        # How the running batch keeps its cache: in place (GroupQueryAttention, right-padded) or
+        # left-padded and copied every step (any other attention).
+        self.info["kv_cache"] = "in-place" if session.decodes_in_place else "left-padded"
+        # Padding every batched row by a multiple of this keeps it bit-identical to its run alone
+        # (1: rows never move, in place); None: not on this machine, so batched rows may differ by rounding.
+        self.info["batch_alignment"] = None if refusal else _alignment(session)
         # None: one request at a time, in the caller's thread (generate_events)
         self.scheduler = (
             None

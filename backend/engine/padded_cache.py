@@ -1,6 +1,8 @@
 """Sequences of different lengths in one KV cache: left padding, the attention mask, positions.
 
-The only module that knows how rows of a running batch are laid out. Every row's cache is
+How the rows of a running batch are laid out for a graph whose attention takes any padding
+(the export's own, or MultiHeadAttention); a GroupQueryAttention graph keeps them in place
+instead (slot_cache.py). Every row's cache is
 LEFT-padded to the batch's width W: [batch, heads, W, head_dim] with a row's own positions in its
 last `lengths[row]` columns and zeros before them. A decode step feeds an attention mask that is
 0 on the padding and the row's own next position as its position id, so that every row sees
@@ -88,6 +90,8 @@ class PaddedCache:
 
     def decode(self, session: DecoderSession, token_ids: np.ndarray) -> np.ndarray:
         """One token per row [rows] at each row's own next position; logits [rows, vocab]."""
+        if session.decodes_in_place:  # its attention reads a row's length from the mask: left padding breaks it
+            raise ValueError("a GroupQueryAttention graph takes right-padded rows: use slot_cache.SlotCache")
         position_ids = self.lengths[:, None].copy()  # [rows, 1]: a row's positions are 0 .. length - 1
         logits, cache = session.decode(token_ids, KVCache(self.tensors), self.attention_mask(), position_ids)
         self.tensors, self.lengths = cache.tensors, self.lengths + 1

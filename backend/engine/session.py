@@ -7,10 +7,13 @@ an empty (zero-length) past; each decode step feeds one token per row after the 
 step's `present` tensors. Graphs exported since issue 12 also take an optional `logits_start`
 (int64 [1], default 0: every position): prefill feeds -1 so that the LM head runs on the last
 position only; older graphs without it are served the same way, computing every position.
+A graph whose attention is GroupQueryAttention also decodes in place (`decode_in_place`): one
+cache buffer bound as both past and present, written at each row's own next column.
 """
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,15 @@ from backend.engine.schema import ModelLoadError
 
 LOGITS_START = "logits_start"  # optional input: index of the first position whose logits are computed
 LAST_POSITION_ONLY = np.array([-1], dtype=np.int64)
+IN_PLACE_ATTENTION = (b"GroupQueryAttention",)  # attention that writes a shared past/present buffer in place
+
+
+def graph_has(model_path: Path, ops: tuple[bytes, ...]) -> bool:
+    """Whether the graph holds any of these operators. onnxruntime does not list a graph's nodes
+    and serving must not need the `onnx` package, but operator types are stored as plain strings
+    in the protobuf, so a byte search finds them."""
+    with open(model_path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return any(data.find(op) >= 0 for op in ops)
 
 
 @dataclass
@@ -88,6 +100,8 @@ class DecoderSession:
                 f"missing {', '.join(sorted(missing))}"
             )
         self.has_position_ids = "position_ids" in inputs
+        # Right-padded rows in one buffer (backend/engine/slot_cache.py); else left padding (padded_cache.py)
+        self.decodes_in_place = graph_has(Path(model_path), IN_PLACE_ATTENTION)
         # An input backed by an initializer (a default) is listed as overridable, not as an input.
         self.has_logits_start = LOGITS_START in {i.name for i in self.session.get_overridable_initializers()} | inputs
         self.output_names = ["logits", *self.present_names]
@@ -166,3 +180,29 @@ class DecoderSession:
     ) -> tuple[np.ndarray, KVCache]:
         """One token per row: token_ids [batch] -> logits [batch, vocab]."""
         return self.forward(token_ids.reshape(-1, 1), cache, attention_mask, position_ids)
+
+    def decode_in_place(self, token_ids: np.ndarray, buffers: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+        """One token per row at each row's next position, for a GroupQueryAttention graph.
+
+        token_ids [rows]; buffers: the past tensors in order, each [rows, heads, columns, head_dim]
+        (C-contiguous, columns > every length) with row r's positions in columns 0 .. lengths[r] - 1;
+        the step writes each row's new key and value into column lengths[r] of the same buffers.
+        Returns logits [rows, vocab]."""
+        rows = len(lengths)
+        total = int(lengths.max()) + 1
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", token_ids.astype(np.int64).reshape(rows, 1))
+        # right padding: ones on each row's positions and the token being fed, then zeros
+        mask = (np.arange(total, dtype=np.int64)[None, :] <= lengths[:, None]).astype(np.int64)  # [rows, total]
+        binding.bind_cpu_input("attention_mask", mask)
+        if self.has_position_ids:
+            binding.bind_cpu_input("position_ids", lengths[:, None].astype(np.int64))  # [rows, 1]
+        binding.bind_output("logits")  # the first output bound: get_outputs()[0]
+        for past, present, buffer in zip(self.past_names, self.present_names, buffers, strict=True):
+            shared = ort.OrtValue.ortvalue_from_numpy(buffer)  # wraps the numpy memory: no copy
+            binding.bind_ortvalue_input(past, shared)
+            binding.bind_ortvalue_output(present, shared)
+        self.runs += 1
+        self.session.run_with_iobinding(binding)
+        # Only the logits come back as numpy: copying every output would copy the buffers too.
+        return binding.get_outputs()[0].numpy()[:, -1, :]  # [rows, vocab]
