@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from backend.engine.engine import row_coupled
-from backend.engine.session import LOGITS_START
+from backend.engine.session import IN_PLACE_ATTENTION, LOGITS_START, graph_has
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "artifacts" / "bench-model"
@@ -39,6 +39,14 @@ def shipped_activations() -> str:
         return "per-row"
 
 
+def shipped_attention() -> str:
+    """The attention kernel the shipped graph was fused with (quantize's --attention), read from the graph."""
+    try:
+        return "group-query" if graph_has(SHIPPED_GRAPH, IN_PLACE_ATTENTION) else "multi-head"
+    except OSError:
+        return "group-query"
+
+
 def build_models() -> dict[str, Path]:
     """Random-weight DistilGPT2 -> export (KV cache) -> int8, plus the original's no-cache int8 export."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -49,15 +57,15 @@ def build_models() -> dict[str, Path]:
     from model_creation.stage_dir import write_metrics
     from model_creation.tokenizer import save_tokenizer
 
-    variant, activations = shipped_variant(), shipped_activations()
+    variant, activations, attention = shipped_variant(), shipped_activations(), shipped_attention()
     paths = {name: CACHE / name for name in ("hf", "fp32", "nocache-fp32", "nocache-int8")}
-    paths["int8"] = CACHE / f"int8-{variant}-{activations}"
+    paths["int8"] = CACHE / f"int8-{variant}-{activations}-{attention}"
     if (paths["nocache-int8"] / "model.onnx").exists():
         if not has_logits_start(paths["fp32"] / "model.onnx"):  # exported before issue 12: export again
             export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-            quantize_int8(paths["fp32"], paths["int8"], variant, activations)
+            quantize_int8(paths["fp32"], paths["int8"], variant, activations, attention)
         if not (paths["int8"] / "model.onnx").exists():
-            quantize_int8(paths["fp32"], paths["int8"], variant, activations)
+            quantize_int8(paths["fp32"], paths["int8"], variant, activations, attention)
         return paths
     config = GPT2Config.from_json_file(str(REPO / "model_creation/assets/gpt2/distilgpt2-config.json"))
     torch.manual_seed(0)
@@ -65,7 +73,7 @@ def build_models() -> dict[str, Path]:
     save_tokenizer(paths["hf"])
     write_metrics(paths["hf"], {"stage": "train", "note": "random weights for the decode benchmark"})
     export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))
-    quantize_int8(paths["fp32"], paths["int8"], variant, activations)
+    quantize_int8(paths["fp32"], paths["int8"], variant, activations, attention)
     # The original app: optimum's export without past, then the same dynamic int8 quantization.
     main_export(
         str(paths["hf"]), paths["nocache-fp32"], task="text-generation", do_validation=False, local_files_only=True
@@ -83,7 +91,7 @@ def has_logits_start(model_path: Path) -> bool:
     return any(i.name == LOGITS_START for i in onnx.load(model_path).graph.input)
 
 
-def quantize_int8(fp32: Path, out: Path, variant: str, activations: str) -> None:
+def quantize_int8(fp32: Path, out: Path, variant: str, activations: str, attention: str) -> None:
     """One variant is enough for speed (the pipeline picks by perplexity): the shipped model's."""
     from model_creation import quantize
 
@@ -94,6 +102,7 @@ def quantize_int8(fp32: Path, out: Path, variant: str, activations: str) -> None
             overwrite=True,
             variants=[variant],
             activations=activations,
+            attention=attention,
             max_eval_docs=2,
         )
     )
