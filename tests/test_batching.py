@@ -275,6 +275,26 @@ def test_a_group_query_graph_decodes_in_place_with_rows_computed_as_alone(tiny_m
     assert not computes_rows_alone(DecoderSession(tiny_row_coupled_model_dir / "model.onnx"))
 
 
+def test_in_place_rows_read_only_their_own_columns(tiny_model_dir):
+    """Columns after a row's length are never read, so a leave moves only each row's own columns
+    and a join copies only its prefill: filled with NaN, they leave every logit as alone."""
+    session = DecoderSession(tiny_model_dir / "model.onnx")
+    rng = np.random.default_rng(1)
+    slots, alone = SlotCache(), []
+    for length in (4, 40, 11):
+        logits, cache = session.prefill([int(t) for t in rng.integers(0, 256, length)])
+        alone.append((np.array([int(logits[0].argmax())]), cache))
+        slots.join(cache)
+    slots.keep([0, 2])  # the middle row leaves: row 2 moves up over a longer row's columns
+    del alone[1]
+    for buffer in slots.buffers:
+        for row, length in enumerate(slots.lengths):
+            buffer[row, :, length:] = np.nan
+    batched = slots.decode(session, np.concatenate([token for token, _ in alone]))
+    for row, (token, cache) in enumerate(alone):
+        np.testing.assert_array_equal(batched[row], session.decode(token, cache)[0][0])
+
+
 @pytest.mark.parametrize(
     ("lengths", "kept"),
     [((5,), [0]), ((3, 70), [1]), ((7, 3, 4), [0, 2]), ((2, 9, 4), [2, 0]), ((6, 6), [])],

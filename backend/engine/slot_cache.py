@@ -10,11 +10,12 @@ of 192 positions that copy was half of the step.
 
 Layout: each of the session's past tensors is one buffer [capacity, heads, columns, head_dim];
 row r of the batch is buffer row r, its positions in columns 0 .. lengths[r] - 1, and whatever
-lies beyond is never read. Rows join at the end (their prefill's cache copied in) and leave by
-moving the kept rows down; buffers grow by doubling, and go when the batch empties. No row
-ever moves within its columns, so a row's attention sums run over the same positions in the same
-order as alone, whoever shares the batch: batched rows are bit-identical to their runs alone
-with no padding unit (`computes_rows_alone` checks this at load).
+lies beyond is never read (the attention stops at each row's length: a test fills it with NaN).
+Rows join at the end (their prefill's cache copied in) and leave by moving the kept rows' own
+columns down; buffers grow by doubling, and go when the batch empties. No row ever moves within
+its columns, so a row's attention sums run over the same positions in the same order as alone,
+whoever shares the batch: batched rows are bit-identical to their runs alone with no padding
+unit (`computes_rows_alone` checks this at load).
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ class SlotCache:
         start, end = self.rows, self.rows + cache.batch
         self._reserve(cache, end, cache.length + 1)
         for buffer, tensor in zip(self.buffers, cache.tensors, strict=True):
-            buffer[start:end, :, : cache.length] = tensor
-            buffer[start:end, :, cache.length :] = 0  # never read; zeroed so no stale value lingers
+            buffer[start:end, :, : cache.length] = tensor  # the columns after it are never read
         self.lengths = np.concatenate([self.lengths, np.full(cache.batch, cache.length, dtype=np.int64)])
 
     def keep(self, rows: list[int]) -> None:
@@ -73,9 +73,15 @@ class SlotCache:
         if not rows:
             self.buffers, self.lengths = [], np.zeros(0, dtype=np.int64)
             return
-        if rows != list(range(len(rows))):
+        moves = [(to, source) for to, source in enumerate(rows) if to != source]
+        if moves and rows == sorted(rows):  # each source lies after its destination: move rows up in order
             for buffer in self.buffers:
-                buffer[: len(rows)] = buffer[rows]  # fancy indexing copies first, so overlaps are safe
+                for to, source in moves:  # only a row's own columns: the rest is never read
+                    buffer[to, :, : self.lengths[source]] = buffer[source, :, : self.lengths[source]]
+        elif moves:
+            width = int(self.lengths[rows].max())
+            for buffer in self.buffers:
+                buffer[: len(rows), :, :width] = buffer[rows, :, :width]  # fancy indexing copies first
         self.lengths = self.lengths[rows]
 
     def decode(self, session: DecoderSession, token_ids: np.ndarray) -> np.ndarray:
