@@ -238,7 +238,8 @@ def run(config: Config) -> Path:
         # Graphs quantized before the per-row option existed used onnxruntime's per-tensor scales.
         "activation_scales": quantized.get("activation_scales", "per-tensor"),
         # Graphs quantized before the option existed fused attention as MultiHeadAttention.
-        "attention": quantized.get("attention", "multi-head"),
+        "attention": quantized.get("attention")
+        or ("multi-head" if str(quantized.get("chosen")).startswith("optimized-") else "unfused"),
         "sampling": {
             "temperature": config.sample_temperature,
             "top_p": config.sample_top_p,

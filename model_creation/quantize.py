@@ -62,7 +62,7 @@ class Config:
     activations: str = "per-row"  # "per-row" (batchable) or "per-tensor" (onnxruntime's dynamic scale)
     # optimized-* variants: "group-query" (cache written in place; masks must be right-padded)
     # or "multi-head" (any padding; the cache is copied every step)
-    attention: str = "group-query"
+    attention: str = KERNELS[0]
     dataset_dir: str | None = None  # a dataset stage output; its documents/validation is the sample
     eval_texts: list[str] = field(default_factory=lambda: list(BUILTIN_TEXTS))  # used without dataset_dir
     max_eval_docs: int = 32  # documents scored per variant
@@ -79,7 +79,7 @@ def _eval_texts(config: Config) -> list[str]:
 
 
 def write_optimized_graph(
-    source: Path, target: Path, model_config: dict, probe: list[int], attention: str = "group-query"
+    source: Path, target: Path, model_config: dict, probe: list[int], attention: str = KERNELS[0]
 ) -> None:
     """onnxruntime's GPT-2 fusions (LayerNorm, Gelu, ...) and then attention_fusion's (each layer's
     attention as one `attention` kernel), refused if they change the interface, the logits, or

@@ -121,6 +121,18 @@ def test_attention_variants_it_cannot_express_are_refused(tiny_fp32_model_dir, c
         fuse_attention(model, config)
 
 
+def test_an_unknown_kernel_or_an_old_opset_is_refused(tiny_fp32_model_dir):
+    model = onnx.load(tiny_fp32_model_dir / "model.onnx")
+    config = json.loads((tiny_fp32_model_dir / "config.json").read_text())
+    with pytest.raises(AttentionFusionError, match="kernel must be one of"):
+        fuse_attention(model, config, "flash")
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = 12
+    with pytest.raises(AttentionFusionError, match="opset 13 or later, the graph has 12"):
+        fuse_attention(model, config)
+
+
 def test_a_graph_without_kv_cache_is_refused(tiny_fp32_model_dir):
     model = onnx.load(tiny_fp32_model_dir / "model.onnx")
     config = json.loads((tiny_fp32_model_dir / "config.json").read_text())

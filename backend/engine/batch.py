@@ -3,7 +3,7 @@
 One decode step over B rows reads the weights once for all of them, so it costs little more
 than a step over one row. A scheduler thread runs while any request is active: each loop it
 prefills the requests that arrived (batch 1, as alone), joins their n rows to the running
-batch (backend/engine/padded_cache.py pads them), samples every row, lets finished and
+batch (the cache, below, lays them out), samples every row, lets finished and
 cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
 own RNG and samples its rows in completion order (backend/engine/decode_loop.py's
 sample_step), so with a row-independent graph its tokens are those of its unbatched run. The

@@ -30,8 +30,6 @@ _MIN_COLUMNS = 64
 class SlotCache:
     """Rows of a running batch in preallocated, right-padded cache buffers."""
 
-    align = 1  # rows never need a padding unit: any prompt length can join at any step
-
     def __init__(self):
         self.buffers: list[np.ndarray] = []  # [capacity, heads, columns, head_dim] each, in the session's past order
         self.lengths = np.zeros(0, dtype=np.int64)  # [rows]: each row's own positions
@@ -41,6 +39,7 @@ class SlotCache:
         return len(self.lengths)
 
     def can_join(self, length: int) -> bool:
+        """Always: rows are never padded, so any prompt length joins at any step."""
         return True
 
     def _reserve(self, template: KVCache, rows: int, columns: int) -> None:

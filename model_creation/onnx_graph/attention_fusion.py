@@ -4,7 +4,7 @@ Why: onnxruntime's own GPT-2 fusion only matches the older export with one combi
 tensor per layer, so on optimum's export (a past key and a past value per layer, SDPA-style
 causal masking) it leaves every attention block as ~40 small nodes, plus a shared mask
 subgraph. At batch 1 an int8 decode step spends about as long dispatching those small nodes
-as reading the weights. One `com.microsoft.MultiHeadAttention` per layer (causal, past and
+as reading the weights. One fused attention node per layer (causal, past and
 present in the export's own [batch, heads, seq, head_dim] layout, key padding from
 `attention_mask`) replaces them without changing the model's inputs or outputs.
 
@@ -35,7 +35,7 @@ from onnx import helper, numpy_helper
 
 INT32 = onnx.TensorProto.INT32
 
-KERNELS = ("group-query", "multi-head")
+KERNELS = ("group-query", "multi-head")  # the first is the default everywhere
 MASK_INT32 = "attention_mask_int32"  # MultiHeadAttention takes its key padding mask as int32
 SEQLENS_K = "attention_seqlens_k"  # GroupQueryAttention: each row's length - 1, int32 [batch]
 TOTAL_LENGTH = "attention_total_sequence_length"  # GroupQueryAttention: the mask's width, int32 scalar
@@ -146,11 +146,14 @@ def _fused_layer(
     return {merge_heads.name: fused, concat_key.name: None, concat_value.name: None}
 
 
-def fuse_attention(model: onnx.ModelProto, model_config: dict, kernel: str = "group-query") -> int:
+def fuse_attention(model: onnx.ModelProto, model_config: dict, kernel: str = KERNELS[0]) -> int:
     """Rewrite `model` in place; returns the number of layers fused (all of them, or it raises)."""
     if kernel not in KERNELS:
         raise AttentionFusionError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
     _check_config(model_config)
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if kernel == "group-query" and opset < 13:  # ReduceSum takes its axes as an input from opset 13
+        raise AttentionFusionError(f"group-query needs ONNX opset 13 or later, the graph has {opset}")
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
@@ -160,7 +163,7 @@ def fuse_attention(model: onnx.ModelProto, model_config: dict, kernel: str = "gr
     if "attention_mask" not in {i.name for i in graph.input}:
         raise AttentionFusionError("the graph has no attention_mask input")
 
-    replaced: dict[str, onnx.NodeProto | None] = {}  # old node name -> the MultiHeadAttention taking its place
+    replaced: dict[str, onnx.NodeProto | None] = {}  # old node name -> the fused attention taking its place
     layer = 0
     while f"present.{layer}.key" in producer:
         replaced.update(_fused_layer(layer, producer, consumers, int(model_config["n_head"]), kernel))
