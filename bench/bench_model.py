@@ -47,6 +47,11 @@ def shipped_attention() -> str:
         return "group-query"
 
 
+def int8_dir(variant: str, activations: str, attention: str) -> Path:
+    """Where the bench model quantized this way lives: named after the quantize options it used."""
+    return CACHE / f"int8-{variant}-{activations}-{attention}"
+
+
 def build_models() -> dict[str, Path]:
     """Random-weight DistilGPT2 -> export (KV cache) -> int8, plus the original's no-cache int8 export."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -59,7 +64,7 @@ def build_models() -> dict[str, Path]:
 
     variant, activations, attention = shipped_variant(), shipped_activations(), shipped_attention()
     paths = {name: CACHE / name for name in ("hf", "fp32", "nocache-fp32", "nocache-int8")}
-    paths["int8"] = CACHE / f"int8-{variant}-{activations}-{attention}"
+    paths["int8"] = int8_dir(variant, activations, attention)
     if (paths["nocache-int8"] / "model.onnx").exists():
         if not has_logits_start(paths["fp32"] / "model.onnx"):  # exported before issue 12: export again
             export.run(export.Config(input_dir=str(paths["hf"]), output_dir=str(paths["fp32"]), overwrite=True))

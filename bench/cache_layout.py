@@ -19,10 +19,9 @@ import time
 
 import numpy as np
 
-from backend.engine.padded_cache import PaddedCache
+from backend.engine.batch import batch_cache
 from backend.engine.session import DecoderSession
-from backend.engine.slot_cache import SlotCache
-from bench.bench_model import CACHE, build_models, quantize_int8, shipped_activations, shipped_variant
+from bench.bench_model import build_models, int8_dir, quantize_int8, shipped_activations, shipped_variant
 
 ROWS = (1, 4, 8)
 PROMPTS = (64, 256)
@@ -36,7 +35,7 @@ def layouts() -> dict[str, DecoderSession]:
     variant, activations = shipped_variant(), shipped_activations()
     sessions = {}
     for attention, name in (("group-query", "in place"), ("multi-head", "left-padded")):
-        out = CACHE / f"int8-{variant}-{activations}-{attention}"
+        out = int8_dir(variant, activations, attention)
         if not (out / "model.onnx").exists():
             quantize_int8(paths["fp32"], out, variant, activations, attention)
         sessions[name] = DecoderSession(out / "model.onnx")
@@ -46,7 +45,7 @@ def layouts() -> dict[str, DecoderSession]:
 def median_step_ms(session: DecoderSession, rows: int, prompt: list[int]) -> float:
     """Median of STEPS decode steps over `rows` rows that each prefilled `prompt`."""
     _, cache = session.prefill(prompt)
-    batch = SlotCache() if session.decodes_in_place else PaddedCache()
+    batch = batch_cache(session)
     for _ in range(rows):
         batch.join(cache)
     tokens = np.full(rows, 13, dtype=np.int64)

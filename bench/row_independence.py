@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.engine.padded_cache import PaddedCache, measure_alignment
+from backend.engine.batch import batch_cache
+from backend.engine.padded_cache import measure_alignment
 from backend.engine.session import DecoderSession
-from backend.engine.slot_cache import SlotCache
 
 PROMPT_LENGTHS = (3, 17, 40, 9)  # paddings 37, 23, 0, 31: not all multiples of any unit > 1
 
@@ -46,7 +46,7 @@ def compare(
     rng = np.random.default_rng(seed)
     if lengths is None:
         lengths = PROMPT_LENGTHS if align == 1 else [3 + align * k for k in (0, 4, 9, 2)]
-    alone, batch, tokens = [], SlotCache() if session.decodes_in_place else PaddedCache(align), []
+    alone, batch, tokens = [], batch_cache(session, align), []
     for length in lengths:
         logits, cache = session.prefill([int(t) for t in rng.integers(1, vocab, length)])
         alone.append(cache)
@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     align = None if session.decodes_in_place else measure_alignment(session)
     for unit in (1, align) if align and align > 1 else (1,):
         worst, differ, compared = compare(args.model, args.steps, unit)
-        padding = "any padding" if unit == 1 else f"padding by multiples of {unit} (the engine's)"
-        padding = "in place, unpadded (the engine's)" if session.decodes_in_place else padding
+        if session.decodes_in_place:
+            padding = "in place, unpadded (the engine's)"
+        else:
+            padding = "any padding" if unit == 1 else f"padding by multiples of {unit} (the engine's)"
         print(
             f"{args.model}, {padding}: largest |logit difference| batched vs alone {worst:.3g}; "
             f"greedy choices that differ {differ} of {compared}"

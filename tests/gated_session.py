@@ -22,24 +22,22 @@ class GatedSession:
         self._finished = threading.Semaphore(0)
         self.batch_sizes: list[int] = []
 
-    def run(self, names, feed):
+    def _gated(self, run, batch_size: int):
         assert self._permits.acquire(timeout=WAIT), "the test never released this run"
         try:
-            return self._session.run(names, feed)
+            return run()
         finally:
-            self.batch_sizes.append(feed["input_ids"].shape[0])
+            self.batch_sizes.append(batch_size)
             self._finished.release()
+
+    def run(self, names, feed):
+        return self._gated(lambda: self._session.run(names, feed), feed["input_ids"].shape[0])
 
     def io_binding(self):
         return _RecordingBinding(self._session.io_binding())
 
     def run_with_iobinding(self, binding):
-        assert self._permits.acquire(timeout=WAIT), "the test never released this run"
-        try:
-            return self._session.run_with_iobinding(binding.binding)
-        finally:
-            self.batch_sizes.append(binding.batch_size)
-            self._finished.release()
+        return self._gated(lambda: self._session.run_with_iobinding(binding.binding), binding.batch_size)
 
     def step(self, runs: int = 1) -> None:
         """Let `runs` more model runs happen and wait until they have."""

@@ -36,6 +36,12 @@ from backend.engine.tokenizer import TextTokenizer
 _DONE = object()  # put after a request's GenerationResult (or exception): its stream ends
 
 
+def batch_cache(session: DecoderSession, align: int = 1) -> SlotCache | PaddedCache:
+    """An empty cache for a running batch on `session`: in place for a GroupQueryAttention graph,
+    else left-padded with rows padded by multiples of `align`."""
+    return SlotCache() if session.decodes_in_place else PaddedCache(align)
+
+
 class BatchedRequest:
     """A request in (or about to join) the batch, and the queue its consumer reads."""
 
@@ -102,7 +108,7 @@ class BatchScheduler:
         self._logits = np.zeros((0, 0), dtype=np.float32)
 
     def _new_cache(self) -> SlotCache | PaddedCache:
-        return SlotCache() if self.session.decodes_in_place else PaddedCache(self._align)
+        return batch_cache(self.session, self._align)
 
     def submit(self, text: str, params: GenerationParams) -> BatchedStream:
         prepared = prepare_request(self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
