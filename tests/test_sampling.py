@@ -59,6 +59,7 @@ def test_temperature_matches_transformers(temperature):
     ours = unchanged(sampling.apply_temperature, logits, temperature)
     theirs = oracle(TemperatureLogitsWarper(temperature), logits)
     assert_same_filter(ours, theirs - theirs.max())  # the same softmax: shifted so the largest is 0
+    assert ours.max() == 0.0  # exactly: sample_token exponentiates the scores without shifting them again
 
 
 @pytest.mark.parametrize("temperature", [1e-30, 1e-38, 1e-40, 1e-45, 1e-300, 5e-324])
@@ -69,7 +70,7 @@ def test_a_tiny_temperature_is_the_greedy_limit(temperature):
     with np.errstate(over="raise", divide="raise", invalid="raise"):  # no warning either (underflow to 0 is the point)
         scores = unchanged(sampling.apply_temperature, logits, temperature)
         probabilities = np.exp(scores - scores.max())
-    assert not np.isnan(scores).any()
+    assert not np.isnan(scores).any() and scores.max() == 0.0
     assert probabilities[int(np.argmax(logits))] == 1.0 and probabilities.sum() == 1.0
     seen = np.array([int(np.argmax(logits))])
     for seed in range(5):

@@ -128,6 +128,8 @@ def sample_token(
     candidates = top_k_candidates(scores, top_k) if top_k > 0 else None
     if candidates is not None:
         scores = scores[candidates]  # [k]
-    weights = np.exp(scores - scores.max())  # unnormalised softmax; -inf (a tiny temperature) gives 0
+    # Unnormalised softmax. apply_temperature left the largest score at exactly 0 (top-k keeps it),
+    # so subtracting the max again would change no bit: exp directly. -inf (a tiny temperature) gives 0.
+    weights = np.exp(scores)
     token = _draw_from_nucleus(weights, top_p, rng)
     return int(candidates[token]) if candidates is not None else token
