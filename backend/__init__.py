@@ -65,6 +65,15 @@ def _alignment_note(info: dict) -> str:
     return f" (rows padded by multiples of {info['batch_alignment']}: a batched request computes as it would alone)"
 
 
+def _prefix_cache_note(info: dict, asked_mb: int) -> str:
+    if info.get("prefix_cache_mb"):
+        mb = info["prefix_cache_mb"]
+        return f"prefix cache {mb} MiB: a prompt extending a recent one prefills only its new tokens"
+    if asked_mb:
+        return "no prefix cache: splitting a prompt changes its logits on this machine"
+    return "no prefix cache (AUTOCOMPLETE_PREFIX_CACHE_MB=0)"
+
+
 def load_engine(app: Flask) -> None:
     """Put the Engine in app.extensions["engine"] and its generation_config.json's defaults in
     "generation_defaults", or the reason either could not load in "engine_error"."""
@@ -79,7 +88,10 @@ def load_engine(app: Flask) -> None:
             given
             if given is not None
             else Engine.load(
-                model_dir, intra_op_threads=app.config["INTRA_OP_THREADS"], batching=app.config["BATCHING"]
+                model_dir,
+                intra_op_threads=app.config["INTRA_OP_THREADS"],
+                batching=app.config["BATCHING"],
+                prefix_cache_mb=app.config["PREFIX_CACHE_MB"],
             )
         )
         # An engine handed over as ENGINE (a test's fault-injecting wrapper) may have no directory.
@@ -95,7 +107,7 @@ def load_engine(app: Flask) -> None:
         if given is None:
             info = engine.info
             app.logger.info(
-                "loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; batching %s%s",
+                "loaded model %s (%s, %d parameters) from %s in %.2f s with %d intra-op threads; batching %s%s; %s",
                 info["name"],
                 info["quantization"],
                 info["parameters"],
@@ -104,6 +116,7 @@ def load_engine(app: Flask) -> None:
                 app.config["INTRA_OP_THREADS"],
                 info["batching"],
                 _alignment_note(info) if info["batching"] == "on" else "",
+                _prefix_cache_note(info, app.config["PREFIX_CACHE_MB"]),
             )
         return
     model_dir = getattr(given, "model_dir", model_dir)

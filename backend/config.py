@@ -23,6 +23,10 @@ DEFAULT_GENERATION_SLOTS = 8
 DEFAULT_QUEUE_SIZE = 8
 # How long a queued request waits for a slot before it is turned away with 429.
 DEFAULT_QUEUE_TIMEOUT_SECONDS = 30.0
+# Per worker: the KV caches of recent prompts, so that a prompt extending one (a person typing
+# on) prefills only its new tokens (backend/engine/prefix_cache.py). The shipped model's cache
+# takes 24 KiB per position, so 64 MiB hold about a dozen prompts of 200 tokens.
+DEFAULT_PREFIX_CACHE_MB = 64
 
 
 # AUTOCOMPLETE_BATCHING, passed to Engine.load: "on" batches concurrent requests when the graph
@@ -83,6 +87,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict:
         "GENERATION_SLOTS": env_int(PREFIX + "GENERATION_SLOTS", DEFAULT_GENERATION_SLOTS, 1, environ),
         "QUEUE_SIZE": env_int(PREFIX + "QUEUE_SIZE", DEFAULT_QUEUE_SIZE, 0, environ),
         "QUEUE_TIMEOUT_SECONDS": DEFAULT_QUEUE_TIMEOUT_SECONDS,
+        "PREFIX_CACHE_MB": env_int(PREFIX + "PREFIX_CACHE_MB", DEFAULT_PREFIX_CACHE_MB, 0, environ),
         # Flask/werkzeug answer 413 for bodies above this before any view reads them.
         "MAX_CONTENT_LENGTH": env_int(PREFIX + "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1, environ),
         "CORS_ORIGINS": [origin.strip().rstrip("/") for origin in origins.split(",") if origin.strip()],

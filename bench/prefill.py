@@ -8,6 +8,10 @@ fp32), the same session timed both ways, interleaved: "last position" feeds the 
 "every position" leaves it at its default, as a graph exported before it would run. Time to first
 token is measured through Engine.stream (tokenization, prefill, sampling, detokenization), best and
 median of the repeats, for prompts of 64 and 400 tokens.
+
+A second table times a person typing on: the same prompts right after a request for the same
+text without its last TYPED_WORDS words, on an engine with a prefix cache (which then prefills
+only the new tokens: backend/engine/prefix_cache.py) and on one without (the whole prompt).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub, which reads it once
 
 from backend.engine import Engine, GenerationParams, TokenEvent
+from backend.engine.prefix_cache import PrefixCache
 from bench.bench_model import PROMPT_TOKENS, build_models, prompts
 
 REPEATS = 9
+TYPED_WORDS = 3  # words typed since the previous request
 
 
 def time_to_first_token(engine: Engine, text: str, params: GenerationParams) -> float:
@@ -30,6 +36,25 @@ def time_to_first_token(engine: Engine, text: str, params: GenerationParams) -> 
         if isinstance(item, TokenEvent):
             return (time.perf_counter() - start) * 1000
     raise RuntimeError("no token")
+
+
+def typing_on(path, texts: dict[int, str], params: GenerationParams) -> dict[tuple[int, str], list[float]]:
+    """Time to first token of each prompt after a request for it without its last words, with and
+    without a prefix cache (int8, unbatched engines: one request at a time, as in the table above)."""
+    whole = Engine.load(path, intra_op_threads=1, batching="off")
+    cached = Engine.load(path, intra_op_threads=1, batching="off", prefix_cache_mb=64)
+    assert cached.prefixes is not None, f"{path}: splitting a prompt changes its logits, so no prefix cache"
+    times = {(n, mode): [] for n in texts for mode in ("whole prompt", "new tokens only")}
+    for _ in range(REPEATS + 1):  # the first round warms up and is dropped
+        for n, text in texts.items():
+            before = text.rsplit(" ", TYPED_WORDS)[0]
+            whole.generate(before, params)
+            times[n, "whole prompt"].append(time_to_first_token(whole, text, params))
+            # A fresh cache that will know only `before` (batching off: no scheduler holds the old one).
+            cached.prefixes = PrefixCache(cached.prefixes.max_bytes)
+            cached.generate(before, params)
+            times[n, "new tokens only"].append(time_to_first_token(cached, text, params))
+    return times
 
 
 def main() -> None:
@@ -66,6 +91,14 @@ def main() -> None:
             f"| {name} | {n} | {mode} | {min(samples):.1f} | {statistics.median(samples):.1f} "
             f"| {min(samples) / everything:.2f}x |"
         )
+    typed = typing_on(paths["int8"], texts, params)
+    print(f"\n### Typing on: the prompt right after a request without its last {TYPED_WORDS} words, int8\n")
+    print("| prompt tokens | prefilled | best (ms) | median (ms) | best / whole prompt's best |")
+    print("|---:|---|---:|---:|---:|")
+    for (n, mode), samples in typed.items():
+        samples = samples[1:]
+        whole = min(typed[n, "whole prompt"][1:])
+        print(f"| {n} | {mode} | {min(samples):.1f} | {statistics.median(samples):.1f} | {min(samples) / whole:.2f}x |")
 
 
 if __name__ == "__main__":

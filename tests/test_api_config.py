@@ -19,7 +19,7 @@ def test_env_defaults():
     assert config["MODEL_DIR"] == str(REPO / "models" / "arxiv-gpt2-6x512-bpe16k")
     assert config["FRONTEND_DIR"] == str(REPO / "frontend" / "dist")
     assert (config["GENERATION_SLOTS"], config["QUEUE_SIZE"], config["MAX_CONTENT_LENGTH"]) == (8, 8, 256 * 1024)
-    assert config["BATCHING"] == "on"
+    assert config["BATCHING"] == "on" and config["PREFIX_CACHE_MB"] == 64
     assert config["INTRA_OP_THREADS"] == available_cores() and config["CORS_ORIGINS"] == []
 
 
@@ -31,6 +31,7 @@ def test_env_values_are_read():
             "AUTOCOMPLETE_GENERATION_SLOTS": "2",
             "AUTOCOMPLETE_QUEUE_SIZE": "0",
             "AUTOCOMPLETE_BATCHING": "Off",
+            "AUTOCOMPLETE_PREFIX_CACHE_MB": "0",
             "AUTOCOMPLETE_MAX_BODY_BYTES": "1000",
             "AUTOCOMPLETE_FRONTEND_DIR": "/f",
             "AUTOCOMPLETE_CORS_ORIGINS": " http://a.example/ ,https://b.example,, ",
@@ -45,6 +46,7 @@ def test_env_values_are_read():
         config["FRONTEND_DIR"],
     ) == ("/m", 3, 2, 0, 1000, "/f")
     assert config["CORS_ORIGINS"] == ["http://a.example", "https://b.example"] and config["BATCHING"] == "off"
+    assert config["PREFIX_CACHE_MB"] == 0
 
 
 @pytest.mark.parametrize(
@@ -55,6 +57,7 @@ def test_env_values_are_read():
         ("AUTOCOMPLETE_MAX_BODY_BYTES", "256KiB", "AUTOCOMPLETE_MAX_BODY_BYTES must be an integer, got '256KiB'"),
         ("AUTOCOMPLETE_INTRA_OP_THREADS", "two", "AUTOCOMPLETE_INTRA_OP_THREADS must be an integer"),
         ("AUTOCOMPLETE_BATCHING", "yes", "AUTOCOMPLETE_BATCHING must be one of on, off, force, got 'yes'"),
+        ("AUTOCOMPLETE_PREFIX_CACHE_MB", "-1", "AUTOCOMPLETE_PREFIX_CACHE_MB must be >= 0, got -1"),
     ],
 )
 def test_bad_env_values_stop_the_app_naming_the_variable(name, value, words):

@@ -126,6 +126,25 @@ def test_batched_equals_unbatched(batched, unbatched, gate, case, joins):
     assert max(gate.batch_sizes) > max(p.n for _, p in requests)  # rows of different requests shared a step
 
 
+def test_a_request_wanting_only_its_result_is_handed_no_token_events(batched, unbatched, gate):
+    """Engine.generate submits without a stream: its rows decode in the batch as any other's, but
+    its consumer is handed the result alone, not woken for every token."""
+    requests = CASES["sampled"]
+    streams = []
+    for index, ((text, params), runs_before) in enumerate(zip(requests, [0, 2, 5], strict=True)):
+        gate.step(runs_before)
+        streams.append(batched.scheduler.submit(text, params, stream=index != 1))
+    gate.open()
+    quiet = list(streams[1])
+    assert len(quiet) == 1 and isinstance(quiet[0], GenerationResult)
+    same_output(quiet[0], unbatched.generate(*requests[1]))
+    for index in (0, 2):
+        events, result = collect(streams[index])
+        assert len(events) == result.completion_tokens
+        same_output(result, unbatched.generate(*requests[index]))
+    assert max(gate.batch_sizes) > 3  # the quiet request's rows decoded together with the others'
+
+
 def test_stop_strings_end_rows_while_others_go_on(batched, unbatched, gate):
     plain = unbatched.generate(PROMPTS[0], GenerationParams(temperature=0.0, seed=0, max_new_tokens=20)).completions[0]
     stop = plain.text[len(plain.text) // 2 : len(plain.text) // 2 + 3]

@@ -59,9 +59,7 @@ def generate(text: str, params: GenerationParams) -> GenerationResult:
         result = engine.generate(text, params)
     finally:
         slot.release()
-    current_app.extensions["metrics"].generation_finished(
-        result.prompt_tokens, result.completion_tokens, result.timings["per_token_ms"]
-    )
+    current_app.extensions["metrics"].generation_finished(result)
     return result
 
 
@@ -82,9 +80,7 @@ class GenerationStream:
         for event in self._events:
             if isinstance(event, GenerationResult):
                 self._finished = True
-                self._metrics.generation_finished(
-                    event.prompt_tokens, event.completion_tokens, event.timings["per_token_ms"]
-                )
+                self._metrics.generation_finished(event)
             else:
                 self._tokens += 1
             yield event

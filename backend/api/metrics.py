@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:  # no engine (onnxruntime) import for a module the metrics setup may load early
+    from backend.engine.schema import GenerationResult
 
 bp = Blueprint("metrics", __name__)
 
@@ -49,6 +53,11 @@ class ServiceMetrics:
             registry=r,
         )
         self.prompt_tokens = Counter("autocomplete_prompt_tokens", "Prompt tokens read.", registry=r)
+        self.cached_prompt_tokens = Counter(
+            "autocomplete_prompt_tokens_cached",
+            "Prompt tokens whose KV cache was reused from a recent prompt instead of computed again.",
+            registry=r,
+        )
         self.tokens = Counter("autocomplete_generated_tokens", "Tokens generated (all completions).", registry=r)
         # livesum: in multiprocess mode, the sum over live workers (a dead worker's count goes away).
         self.in_flight = Gauge(
@@ -76,11 +85,12 @@ class ServiceMetrics:
         self.in_flight.set(active)
         self.queued.set(waiting)
 
-    def generation_finished(self, prompt_tokens: int, completion_tokens: int, per_token_ms: float) -> None:
-        self.prompt_tokens.inc(prompt_tokens)
-        self.tokens.inc(completion_tokens)
-        if completion_tokens:
-            self.time_per_token.observe(per_token_ms / 1000)
+    def generation_finished(self, result: GenerationResult) -> None:
+        self.prompt_tokens.inc(result.prompt_tokens)
+        self.cached_prompt_tokens.inc(result.cached_prompt_tokens)
+        self.tokens.inc(result.completion_tokens)
+        if result.completion_tokens:
+            self.time_per_token.observe(result.timings["per_token_ms"] / 1000)
 
     def exposition(self) -> bytes:
         if multiprocess_mode():

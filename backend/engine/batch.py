@@ -28,6 +28,7 @@ import numpy as np
 
 from backend.engine.decode_loop import PreparedRequest, generation_result, prepare_request, sample_step
 from backend.engine.padded_cache import PaddedCache
+from backend.engine.prefix_cache import PrefixCache, prefill
 from backend.engine.schema import GenerationParams, GenerationResult, TokenEvent
 from backend.engine.session import DecoderSession
 from backend.engine.slot_cache import SlotCache
@@ -45,8 +46,11 @@ def batch_cache(session: DecoderSession, align: int = 1) -> SlotCache | PaddedCa
 class BatchedRequest:
     """A request in (or about to join) the batch, and the queue its consumer reads."""
 
-    def __init__(self, prepared: PreparedRequest):
+    def __init__(self, prepared: PreparedRequest, streams: bool):
         self.prepared = prepared
+        # False: the consumer wants the result only, so its thread is not woken for every token
+        # (a wake-up per token and row costs the scheduler the GIL hand-off too).
+        self.streams = streams
         self.events: queue.SimpleQueue = queue.SimpleQueue()  # TokenEvent | GenerationResult | Exception | _DONE
         self.cancelled = threading.Event()
 
@@ -87,9 +91,17 @@ class BatchScheduler:
     """Owns the running batch of one Engine and the thread that steps it."""
 
     def __init__(
-        self, session: DecoderSession, tokenizer: TextTokenizer, *, n_positions: int, eos_id: int, align: int = 1
+        self,
+        session: DecoderSession,
+        tokenizer: TextTokenizer,
+        *,
+        n_positions: int,
+        eos_id: int,
+        align: int = 1,
+        prefixes: PrefixCache | None = None,
     ):
         self.session = session
+        self.prefixes = prefixes  # recent prompts' caches: a prompt extending one prefills only the rest
         self.tokenizer = tokenizer
         self.n_positions = n_positions
         self.eos_id = eos_id
@@ -110,9 +122,11 @@ class BatchScheduler:
     def _new_cache(self) -> SlotCache | PaddedCache:
         return batch_cache(self.session, self._align)
 
-    def submit(self, text: str, params: GenerationParams) -> BatchedStream:
+    def submit(self, text: str, params: GenerationParams, stream: bool = True) -> BatchedStream:
+        """Queue a request to join the batch; its BatchedStream yields the TokenEvents (only with
+        `stream`) and then the GenerationResult."""
         prepared = prepare_request(self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id)
-        request = BatchedRequest(prepared)
+        request = BatchedRequest(prepared, stream)
         with self._lock:
             self._arrived.append(request)
             self._unfinished += 1
@@ -172,7 +186,7 @@ class BatchScheduler:
         if not self._cache.can_join(len(prepared.input_ids)):
             return False
         try:
-            logits, cache = self.session.prefill(prepared.input_ids)  # logits [1, vocab]
+            logits, cache, prepared.reused_positions = prefill(self.session, prepared.input_ids, self.prefixes)
         except Exception as error:  # this request's prompt failed; the batch goes on
             self._finish(request, error)
             return True
@@ -198,7 +212,8 @@ class BatchScheduler:
             if not request.cancelled.is_set():  # a cancelled request's rows leave untouched
                 tick = time.perf_counter()
                 indices = [index for _, index in self._rows[start:end]]
-                for event in sample_step(request.prepared, indices, self._logits[start:end], eos_id=self.eos_id):
+                events = sample_step(request.prepared, indices, self._logits[start:end], eos_id=self.eos_id)
+                for event in events if request.streams else ():
                     request.events.put(event)
                 request.prepared.busy_ms += (time.perf_counter() - tick) * 1000
             start = end

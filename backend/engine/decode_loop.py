@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.engine.detokenize import IncrementalDecoder
+from backend.engine.prefix_cache import PrefixCache, prefill
 from backend.engine.sampling import log_softmax_at, sample_token
 from backend.engine.schema import Completion, GenerationParams, GenerationResult, TokenEvent
 from backend.engine.session import DecoderSession
@@ -110,6 +111,7 @@ class PreparedRequest:
     states: list[CompletionState]
     start: float  # perf_counter when the request arrived
     prompt_ms: float = 0.0
+    reused_positions: int = 0  # leading positions (BOS included) whose cache a recent prompt supplied
     busy_ms: float = 0.0  # time spent on this request's steps, not in its consumer between events
     decode_steps: int = 0
 
@@ -158,6 +160,7 @@ def generation_result(request: PreparedRequest) -> GenerationResult:
         completion_tokens=sum(len(c.tokens) for c in completions),
         truncated=request.truncated,
         seed=request.seed,
+        cached_prompt_tokens=max(0, request.reused_positions - 1),  # BOS is not a prompt token
         timings={
             "prompt_ms": request.prompt_ms,
             "per_token_ms": request.busy_ms / request.decode_steps if request.decode_steps else 0.0,
@@ -174,11 +177,12 @@ def generate_events(
     *,
     n_positions: int,
     eos_id: int,
+    prefixes: PrefixCache | None = None,
 ) -> Iterator[TokenEvent | GenerationResult]:
     """TokenEvents as tokens are decoded, then one GenerationResult, all in the caller's thread
     (one request at a time; backend/engine/batch.py runs several in one batch)."""
     request = prepare_request(tokenizer, text, params, n_positions=n_positions, eos_id=eos_id)
-    logits, cache = session.prefill(request.input_ids)  # logits [1, vocab]
+    logits, cache, request.reused_positions = prefill(session, request.input_ids, prefixes)  # logits [1, vocab]
     request.prompt_ms = (time.perf_counter() - request.start) * 1000
     if params.n > 1:
         cache = cache.tile(params.n)  # [n, heads, past, head_dim]

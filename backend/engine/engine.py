@@ -18,6 +18,7 @@ from backend.config import BATCHING_MODES
 from backend.engine.batch import BatchScheduler
 from backend.engine.decode_loop import generate_events
 from backend.engine.padded_cache import measure_alignment
+from backend.engine.prefix_cache import PrefixCache, splits_exactly
 from backend.engine.schema import GenerationParams, GenerationResult, ModelLoadError, TokenEvent
 from backend.engine.session import DecoderSession, KVCache, graph_has
 from backend.engine.slot_cache import computes_rows_alone
@@ -162,6 +163,7 @@ class Engine:
         tokenizer: TextTokenizer,
         load_seconds: float,
         batching: str = "on",
+        prefix_cache_mb: int = 0,
     ):
         self.model_dir = model_dir
         self.session = session
@@ -187,6 +189,12 @@ class Engine:
         # Padding every batched row by a multiple of this keeps it bit-identical to its run alone
         # (1: rows never move, in place); None: not on this machine, so batched rows may differ by rounding.
         self.info["batch_alignment"] = None if refusal else _alignment(session)
+        # Recent prompts' caches, so that a prompt extending one prefills only its new tokens; kept
+        # only where that gives the whole prefill's numbers bit for bit (prefix_cache.splits_exactly).
+        self.prefixes = (
+            PrefixCache(prefix_cache_mb * 2**20) if prefix_cache_mb > 0 and splits_exactly(session) else None
+        )
+        self.info["prefix_cache_mb"] = prefix_cache_mb if self.prefixes is not None else 0
         # None: one request at a time, in the caller's thread (generate_events)
         self.scheduler = (
             None
@@ -197,13 +205,17 @@ class Engine:
                 n_positions=self.n_positions,
                 eos_id=self.eos_id,
                 align=self.info["batch_alignment"] or 1,
+                prefixes=self.prefixes,
             )
         )
 
     @classmethod
-    def load(cls, model_dir: str | Path, intra_op_threads: int = 1, batching: str = "on") -> Engine:
+    def load(
+        cls, model_dir: str | Path, intra_op_threads: int = 1, batching: str = "on", prefix_cache_mb: int = 0
+    ) -> Engine:
         """Load a model directory; ModelLoadError says what is missing or corrupt. `batching`
-        ("on", "off", "force"): whether concurrent requests share decode steps (batching_refusal)."""
+        ("on", "off", "force"): whether concurrent requests share decode steps (batching_refusal).
+        `prefix_cache_mb`: memory for recent prompts' caches (prefix_cache.py); 0 keeps none."""
         start = time.perf_counter()
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
@@ -220,7 +232,8 @@ class Engine:
             intra_op_threads=intra_op_threads,
         )
         _check_generates(session, config, _end_of_text_id(config, tokenizer), tokenizer.vocab_size)
-        return cls(model_dir, config, session, tokenizer, round(time.perf_counter() - start, 3), batching)
+        seconds = round(time.perf_counter() - start, 3)
+        return cls(model_dir, config, session, tokenizer, seconds, batching, prefix_cache_mb)
 
     @property
     def batches(self) -> bool:
@@ -233,11 +246,21 @@ class Engine:
         if self.scheduler is not None:
             return self.scheduler.submit(text, params)
         return generate_events(
-            self.session, self.tokenizer, text, params, n_positions=self.n_positions, eos_id=self.eos_id
+            self.session,
+            self.tokenizer,
+            text,
+            params,
+            n_positions=self.n_positions,
+            eos_id=self.eos_id,
+            prefixes=self.prefixes,
         )
 
     def generate(self, text: str, params: GenerationParams) -> GenerationResult:
-        events = self.stream(text, params)
+        """The whole generation at once (batched: the result alone is handed over, no event per token)."""
+        if self.scheduler is not None:
+            events = self.scheduler.submit(text, params, stream=False)
+        else:
+            events = self.stream(text, params)
         try:
             for item in events:
                 if isinstance(item, GenerationResult):

@@ -58,3 +58,5 @@ class GenerationResult:
     truncated: bool  # True when the prompt's oldest tokens were dropped to fit the context window
     seed: int  # the seed actually used (drawn when the request had none)
     timings: dict[str, float]  # {"prompt_ms", "per_token_ms", "total_ms"}
+    # Prompt tokens whose KV cache came from a recent prompt (prefix_cache.py) instead of a prefill.
+    cached_prompt_tokens: int = 0

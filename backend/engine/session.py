@@ -163,12 +163,12 @@ class DecoderSession:
         logits, _ = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache())
         return logits[0]
 
-    def prefill(self, input_ids: list[int]) -> tuple[np.ndarray, KVCache]:
-        """The prompt in one pass (batch 1): logits [1, vocab] for its last position, and its cache.
+    def prefill(self, input_ids: list[int], past: KVCache | None = None) -> tuple[np.ndarray, KVCache]:
+        """The prompt in one pass (batch 1), after `past` (the cache of the tokens before it, if
+        any): logits [1, vocab] for its last position, and the cache of past + prompt.
         The LM head runs on that position only when the graph has a logits_start input."""
-        logits, cache = self.forward_all(
-            np.asarray(input_ids, dtype=np.int64)[None, :], self.empty_cache(), last_only=True
-        )
+        past = self.empty_cache() if past is None else past
+        logits, cache = self.forward_all(np.asarray(input_ids, dtype=np.int64)[None, :], past, last_only=True)
         return logits[:, -1, :], cache
 
     def decode(
