@@ -220,3 +220,30 @@ def test_streaming_clients_count_tokens_and_time_the_first_one():
         server.server_close()
     assert report["served"] > 0 and report["errors"] == 0 and report["completion_tokens"] == 2 * report["served"]
     assert report["first_token_ms_p50"] is not None and report["first_token_ms_p50"] <= report["latency_ms"]["max"]
+
+
+def test_engine_load_runs_both_modes_in_worker_processes(tiny_model_dir, capsys):
+    """bench/engine_load.py: bench.batching's load on the engine alone, one row per mode and client count."""
+    from bench import engine_load
+
+    assert (
+        engine_load.main(
+            ["--model-dir", str(tiny_model_dir), "--workers", "2", "--clients", "1", "3"]
+            + ["--duration", "1", "--max-new-tokens", "4"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "engine alone (no HTTP)" in out and "2 process(es)" in out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| off", "| on"))]
+    assert [(r[0].strip("| "), r[1]) for r in rows] == [("off", "1"), ("off", "3"), ("on", "1"), ("on", "3")]
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[4]) > 0 and float(row[5]) > 0  # tokens/s, requests/s, p50
+    assert rows[0][3] == "1.00" and rows[2][6] == "1.00"  # each ratio's own reference row
+
+
+def test_engine_load_bounds_are_enforced(capsys):
+    from bench import engine_load
+
+    assert engine_load.main(["--clients", "65"]) == 2
+    assert "--clients must be between" in capsys.readouterr().err
