@@ -71,9 +71,11 @@ def assert_same(got: GenerationResult, want: GenerationResult) -> None:
 
 @pytest.mark.parametrize("params", list(PARAMS.values()), ids=list(PARAMS))
 @pytest.mark.parametrize("batching", ["on", "off"])
-def test_typing_on_prefills_only_the_new_tokens_and_changes_no_output(tiny_model_dir, batching, params):
-    cached = Engine.load(tiny_model_dir, batching=batching, prefix_cache_mb=16)
-    whole = Engine.load(tiny_model_dir, batching="off")
+@pytest.mark.parametrize("model", ["tiny_model_dir", "tiny_unfused_model_dir"], ids=["in-place", "left-padded"])
+def test_typing_on_prefills_only_the_new_tokens_and_changes_no_output(model, batching, params, request):
+    model_dir = request.getfixturevalue(model)
+    cached = Engine.load(model_dir, batching=batching, prefix_cache_mb=16)
+    whole = Engine.load(model_dir, batching="off")
     assert cached.info["prefix_cache_mb"] == 16
     fed = FedTokens(cached.session.session)
     cached.session.session = fed

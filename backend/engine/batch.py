@@ -2,16 +2,16 @@
 
 One decode step over B rows reads the weights once for all of them, so it costs little more
 than a step over one row. A scheduler thread runs while any request is active: each loop it
-prefills the requests that arrived (batch 1, as alone), joins their n rows to the running
-batch (the cache, below, lays them out), samples every row, lets finished and
-cancelled rows leave, and runs one decode step for all the rows left. Each request keeps its
-own RNG and samples its rows in completion order (backend/engine/decode_loop.py's
-sample_step), so with a row-independent graph its tokens are those of its unbatched run. The
-cache is slot_cache.SlotCache for a GroupQueryAttention graph (rows written in place, never
-moved) and padded_cache.PaddedCache otherwise, whose rows are padded by multiples of the unit
-padded_cache.measure_alignment found, so a request whose prompt length is out of phase with the
-batch waits (before its prefill) for at most that many steps minus one. Either way a request is
-computed bit for bit as alone, int8 rounding included.
+prefills the requests that arrived (batch 1, as alone; after the cache of a recent prompt a
+prompt extends, prefix_cache.py), joins their n rows to the running batch (the cache, below,
+lays them out), samples every row, lets finished and cancelled rows leave, and runs one decode
+step for all the rows left. Each request keeps its own RNG and samples its rows in completion
+order (backend/engine/decode_loop.py's sample_step), so with a row-independent graph its tokens
+are those of its unbatched run. The cache is slot_cache.SlotCache for a GroupQueryAttention
+graph (rows written in place, never moved) and padded_cache.PaddedCache otherwise, whose rows
+are padded by multiples of the unit padded_cache.measure_alignment found, so a request whose
+prompt length is out of phase with the batch waits (before its prefill) for at most that many
+steps minus one. Either way a request is computed bit for bit as alone, int8 rounding included.
 
 A request's events reach its consumer through a thread-safe queue; BatchedStream.close()
 cancels it and its rows leave before the next decode step.

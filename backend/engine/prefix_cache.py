@@ -2,13 +2,14 @@
 
 A person writing an abstract pauses, reads a suggestion, types a few more words and pauses again:
 each request sends the whole text so far, so it repeats the previous prompt and adds a few
-tokens. Prefilling it whole costs time that grows with the prompt (39 ms for 200 tokens on the
-shipped model, 160 ms for 400 on the DistilGPT2-sized one), and in a running batch every other
-row waits for it. Here each worker keeps the caches of its recent prompts (within a byte budget,
-least recently used first out), and a prompt is prefilled as the cache of its longest
-known prefix plus a forward pass over the rest: at least its last MIN_FED tokens, because
-onnxruntime's GroupQueryAttention computes a single fed token by its decode path, whose sums
-round differently from a prompt's (measured: 3e-5 apart in the logits).
+tokens. Prefilling it whole costs time that grows with the prompt (bench.prefill: 152 ms for
+400 tokens on the DistilGPT2-sized bench model, 14 ms for its last three words after the rest),
+and in a running batch every other row waits for it. Here each worker keeps the caches of its
+recent prompts (within a byte budget, least recently used first out), and a prompt is prefilled
+as the cache of its longest known prefix plus a forward pass over the rest: at least its last
+MIN_FED tokens, because onnxruntime's GroupQueryAttention computes a single fed token by its
+decode path, whose sums round differently from a prompt's (measured: 3e-5 apart in the logits).
+For the same reason only prompts are kept, not the tokens a completion decoded.
 
 The result must be the one a whole prefill gives, bit for bit, or the same seed would no longer
 give the same text once a prompt's prefix is known. That holds when the graph computes each

@@ -3,7 +3,8 @@
 The model is optimum's `text-generation-with-past` export: inputs `input_ids`, `attention_mask`,
 optionally `position_ids`, and `past_key_values.{i}.key/.value` [batch, heads, past, head_dim];
 outputs `logits` [batch, seq, vocab] and `present.{i}.key/.value`. Prefill feeds the prompt after
-an empty (zero-length) past; each decode step feeds one token per row after the previous
+an empty (zero-length) past, or after the cache of its first tokens (backend/engine/prefix_cache.py);
+each decode step feeds one token per row after the previous
 step's `present` tensors. Graphs exported since issue 12 also take an optional `logits_start`
 (int64 [1], default 0: every position): prefill feeds -1 so that the LM head runs on the last
 position only; older graphs without it are served the same way, computing every position.
