@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load import REPO, LoadError, bounded, start_server, stop_server
+from bench.load import REPO, LoadError, bounded_args, start_server, stop_server
 from bench.load_clients import run_load
 
 MODES = ("off", "on", "force")
@@ -110,10 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every row here")
     args = parser.parse_args(argv)
     try:
-        for count in args.clients:
-            bounded("clients", count)
-        bounded("duration", args.duration)
-        bounded("max_new_tokens", args.max_new_tokens)
+        bounded_args(args, ("clients", "duration", "max_new_tokens"))
         rows = [
             row
             for mode in args.modes

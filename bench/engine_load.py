@@ -26,7 +26,7 @@ from pathlib import Path
 
 from backend.config import DEFAULT_GENERATION_SLOTS, DEFAULT_PREFIX_CACHE_MB
 from bench.batching import table
-from bench.load import REPO, LoadError, bounded
+from bench.load import REPO, LoadError, bounded_args
 from bench.load_clients import PROMPTS, percentile
 
 
@@ -109,10 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="1-64 (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        for count in args.clients:
-            bounded("clients", count)
-        bounded("duration", args.duration)
-        bounded("max_new_tokens", args.max_new_tokens)
+        bounded_args(args, ("clients", "duration", "max_new_tokens"))
     except LoadError as error:
         print(f"engine_load: {error}", file=sys.stderr)
         return 2

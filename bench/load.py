@@ -118,6 +118,14 @@ def bounded(name: str, value: float) -> float:
     return value
 
 
+def bounded_args(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """bounded() on each of these parsed arguments; a list (client counts) has each of its items checked."""
+    for name in names:
+        value = getattr(args, name)
+        for item in value if isinstance(value, list) else [value]:
+            bounded(name, item)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group()
@@ -141,10 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     try:
-        bounded("clients", args.clients)
-        bounded("duration", args.duration)
-        bounded("max_new_tokens", args.max_new_tokens)
-        bounded("slow_clients", args.slow_clients)
+        bounded_args(args, ("clients", "duration", "max_new_tokens", "slow_clients"))
         if args.url:
             host, port = loopback_target(args.url)
         else:
