@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backend import create_app
 from backend.engine import Engine, GenerationParams, GenerationResult
-from backend.engine.prefix_cache import MIN_FED, PrefixCache, splits_exactly
+from backend.engine.prefix_cache import MIN_FED, PrefixCache, prefill, splits_exactly
 from backend.engine.session import DecoderSession, KVCache
 
 EOS = 50256
@@ -117,6 +117,21 @@ def test_a_graph_whose_logits_change_when_a_prompt_is_split_keeps_no_prefix_cach
 )
 def test_these_graphs_split_prompts_exactly(model, request):
     assert splits_exactly(DecoderSession(request.getfixturevalue(model) / "model.onnx"))
+
+
+@pytest.mark.parametrize("model", ["tiny_model_dir", "tiny_unfused_model_dir"], ids=["in-place", "left-padded"])
+def test_a_stored_cache_is_never_written_by_the_runs_that_read_it(model, request):
+    """A whole stored entry is handed out without a copy, and the request's own decode reads it as
+    its past: the stored tensors must come out of both unchanged."""
+    session = DecoderSession(request.getfixturevalue(model) / "model.onnx")
+    prefixes = PrefixCache(max_bytes=2**24)
+    ids = [EOS, 464, 2746, 318, 257]
+    _, cache, reused = prefill(session, ids, prefixes)
+    stored = [t.copy() for t in cache.tensors]
+    session.decode(np.array([1332]), cache)
+    _, _, reused = prefill(session, [*ids, 1332, 13], prefixes)
+    assert reused == len(ids)
+    assert all(np.array_equal(now, then) for now, then in zip(cache.tensors, stored, strict=True))
 
 
 def cache_of(length: int, fill: float) -> KVCache:

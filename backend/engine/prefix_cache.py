@@ -66,7 +66,8 @@ class PrefixCache:
                 return 0, None
             entry = self._entries.pop(index)
             self._entries.append(entry)  # most recently used goes last
-        # A copy: the stored tensors stay as they are, and onnxruntime takes contiguous inputs.
+        # onnxruntime takes contiguous inputs: a copy of the first `best` columns, or the stored
+        # tensors themselves when all of them are reused (a session only reads its past, never writes it).
         return best, KVCache([np.ascontiguousarray(t[:, :, :best]) for t in entry[1].tensors])
 
     def add(self, ids: np.ndarray, cache: KVCache) -> None:
