@@ -48,7 +48,7 @@ class PrefixCache:
 
     @property
     def bytes(self) -> int:
-        return sum(sum(t.nbytes for t in cache.tensors) for _, cache in self._entries)
+        return sum(cache.nbytes for _, cache in self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,7 +79,7 @@ class PrefixCache:
                 (known, kept) for known, kept in self._entries if _common_length(known, ids) < len(known) - 1
             ]
             self._entries.append((ids, cache))
-            sizes = [sum(t.nbytes for t in kept.tensors) for _, kept in self._entries]
+            sizes = [kept.nbytes for _, kept in self._entries]
             while self._entries and sum(sizes) > self.max_bytes:
                 self._entries.pop(0)
                 sizes.pop(0)

@@ -4,10 +4,10 @@ The model is optimum's `text-generation-with-past` export: inputs `input_ids`, `
 optionally `position_ids`, and `past_key_values.{i}.key/.value` [batch, heads, past, head_dim];
 outputs `logits` [batch, seq, vocab] and `present.{i}.key/.value`. Prefill feeds the prompt after
 an empty (zero-length) past, or after the cache of its first tokens (backend/engine/prefix_cache.py);
-each decode step feeds one token per row after the previous
-step's `present` tensors. Graphs exported since issue 12 also take an optional `logits_start`
-(int64 [1], default 0: every position): prefill feeds -1 so that the LM head runs on the last
-position only; older graphs without it are served the same way, computing every position.
+each decode step feeds one token per row after the previous step's `present` tensors. Graphs
+exported since issue 12 also take an optional `logits_start` (int64 [1], default 0: every
+position): prefill feeds -1 so that the LM head runs on the last position only; older graphs
+without it are served the same way, computing every position.
 A graph whose attention is GroupQueryAttention also decodes in place (`decode_in_place`): one
 cache buffer bound as both past and present, written at each row's own next column.
 """
@@ -49,6 +49,10 @@ class KVCache:
     @property
     def batch(self) -> int:
         return self.tensors[0].shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
 
     def tile(self, n: int) -> KVCache:
         """Batch 1 -> batch n: the n completions of one prompt share its prefill."""
