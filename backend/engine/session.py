@@ -72,10 +72,16 @@ class DecoderSession:
         n_head: int | None = None,
         n_embd: int | None = None,
         intra_op_threads: int = 1,
+        profile_prefix: str | None = None,
     ):
         """n_layer, n_head and n_embd come from config.json; left out (a bare graph with no
-        config beside it, as the pipeline's stages vet), they are read from the past inputs."""
+        config beside it, as the pipeline's stages vet), they are read from the past inputs.
+        With profile_prefix, onnxruntime times every node of every run into a JSON file named
+        after it, whose path `self.session.end_profiling()` returns (bench/step_cost.py)."""
         options = ort.SessionOptions()
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         # workers x intra_op_threads must not exceed the cores; inter-op parallelism buys nothing
         # for a chain-shaped decoder graph, so run nodes sequentially on one inter-op thread.
         options.intra_op_num_threads = intra_op_threads
