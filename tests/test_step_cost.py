@@ -16,33 +16,47 @@ from bench import step_cost
     ("c1", "s", "rows", "target"),
     [(6.4, 0.22, 4, 3.0), (2.4, 0.09, 4, 3.0), (5.0, 0.0, 8, 6.0), (1.0, 0.5, 2, 1.2)],
 )
-def test_a_step_adding_the_most_a_row_may_add_reaches_the_target_exactly(c1, s, rows, target):
-    most = step_cost.most_added_per_row(c1, s, rows, target)
+def test_a_step_adding_the_most_a_row_may_add_reaches_the_gain_exactly(c1, s, rows, target):
+    most = step_cost.most_added_per_row(c1, s, rows, gain_at_least=target)
     assert step_cost.gain(c1, c1 + (rows - 1) * most, s, rows) == pytest.approx(target)
     # a little more per row falls short, a little less exceeds it
     assert step_cost.gain(c1, c1 + (rows - 1) * (most + 0.01), s, rows) < target
     assert step_cost.gain(c1, c1 + (rows - 1) * (most - 0.01), s, rows) > target
 
 
-def test_gain_counts_tokens_per_worker_second():
+@pytest.mark.parametrize(("c1", "s", "rows", "limit"), [(6.4, 0.22, 4, 1.5), (2.4, 0.09, 4, 1.5), (5.0, 0.0, 8, 3.0)])
+def test_a_step_adding_the_most_a_row_may_add_reaches_the_slowdown_exactly(c1, s, rows, limit):
+    most = step_cost.most_added_per_row(c1, s, rows, slowdown_at_most=limit)
+    assert step_cost.slowdown(c1, c1 + (rows - 1) * most, s, rows) == pytest.approx(limit)
+    assert step_cost.slowdown(c1, c1 + (rows - 1) * (most + 0.01), s, rows) > limit
+
+
+def test_gain_counts_tokens_per_worker_second_and_slowdown_the_wait_per_token():
     """One row per step at 10 ms + 1 ms sampling: 1 token / 11 ms. Four rows at 20 ms + 4 x 1 ms:
-    4 tokens / 24 ms. Gain (4 / 24) / (1 / 11) = 44 / 24."""
+    4 tokens / 24 ms. Gain (4 / 24) / (1 / 11) = 44 / 24; each token waits 24 ms against 11."""
     assert step_cost.gain(10.0, 20.0, 1.0, 4) == pytest.approx(44 / 24)
+    assert step_cost.slowdown(10.0, 20.0, 1.0, 4) == pytest.approx(24 / 11)
 
 
-def test_ms_by_operator_averages_each_operator_type_over_the_runs(tmp_path):
+def test_ms_by_operator_takes_each_operator_types_median_run(tmp_path):
+    """Three runs (ts and dur in microseconds); a node belongs to the run whose span holds it."""
     events = [
-        {"cat": "Session", "name": "model_run", "dur": 900},
-        {"cat": "Session", "name": "model_run", "dur": 1100},
-        {"cat": "Node", "name": "a_kernel_time", "dur": 300, "args": {"op_name": "MatMul"}},
-        {"cat": "Node", "name": "b_kernel_time", "dur": 100, "args": {"op_name": "MatMul"}},
-        {"cat": "Node", "name": "c_kernel_time", "dur": 200, "args": {"op_name": "Add"}},
-        {"cat": "Node", "name": "c_fence_before", "dur": 5000, "args": {"op_name": "Add"}},  # not a kernel's time
-        {"cat": "Session", "name": "session_initialization", "dur": 99999},
+        {"cat": "Session", "name": "model_run", "ts": 1000, "dur": 900},
+        {"cat": "Session", "name": "model_run", "ts": 3000, "dur": 900},
+        {"cat": "Session", "name": "model_run", "ts": 5000, "dur": 9000},  # a run the host slowed down
+        {"cat": "Node", "name": "a_kernel_time", "ts": 1100, "dur": 300, "args": {"op_name": "MatMul"}},
+        {"cat": "Node", "name": "b_kernel_time", "ts": 1500, "dur": 100, "args": {"op_name": "MatMul"}},
+        {"cat": "Node", "name": "c_kernel_time", "ts": 1700, "dur": 200, "args": {"op_name": "Add"}},
+        {"cat": "Node", "name": "a_kernel_time", "ts": 3100, "dur": 500, "args": {"op_name": "MatMul"}},
+        {"cat": "Node", "name": "c_kernel_time", "ts": 3600, "dur": 100, "args": {"op_name": "Add"}},
+        {"cat": "Node", "name": "a_kernel_time", "ts": 5100, "dur": 8000, "args": {"op_name": "MatMul"}},
+        {"cat": "Node", "name": "c_fence_before", "ts": 5200, "dur": 5000, "args": {"op_name": "Add"}},  # no kernel
+        {"cat": "Session", "name": "session_initialization", "ts": 0, "dur": 99999},
     ]
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps(events))
-    assert step_cost.ms_by_operator(profile) == pytest.approx({"MatMul": 0.2, "Add": 0.1})
+    # MatMul per run 0.4, 0.5, 8.0 ms -> 0.5; Add per run 0.2, 0.1, 0 -> 0.1
+    assert step_cost.ms_by_operator(profile) == pytest.approx({"MatMul": 0.5, "Add": 0.1})
 
 
 def test_a_real_profile_of_decode_steps_fits_inside_its_runs(tiny_model_dir, tmp_path):
@@ -75,9 +89,10 @@ def test_tiny_run_prints_both_tables(tiny_model_dir, capsys):
     c1, c2, s = float(wall[1]), float(wall[2]), float(sampling[1])
     assert c1 > 0 and c2 > 0 and s > 0
     assert "GroupQueryAttention (profiled, ms)" in rows
-    measured = float(rows["as measured"].strip("| ").split(" | ")[1].rstrip("x"))
-    assert measured == pytest.approx(2 * (c1 + s) / (c2 + 2 * s), abs=0.02)  # from the printed, rounded values
-    assert "For 3x a row may add at most" in out
+    measured = [float(cell.rstrip("x")) for cell in rows["as measured"].strip("| ").split(" | ")[1:]]
+    # from the printed, rounded values: tokens/s gain, then per-token latency against alone
+    assert measured == pytest.approx([2 * (c1 + s) / (c2 + 2 * s), (c2 + 2 * s) / (c1 + s)], abs=0.03)
+    assert "For a 3x gain it may add at most" in out and "at most 1.5x as slow as alone" in out
 
 
 @pytest.mark.parametrize(
@@ -86,6 +101,7 @@ def test_tiny_run_prints_both_tables(tiny_model_dir, capsys):
         (["--rows", "1"], "--rows must be between 2 and 16, got 1"),
         (["--rows", "17"], "--rows must be between 2 and 16, got 17"),
         (["--target", "1"], "--target must be above 1, got 1"),
+        (["--latency", "0.5"], "--latency must be above 1, got 0.5"),
         (["--model", "/no/such/model.onnx"], "--model /no/such/model.onnx is not a file"),
     ],
 )
