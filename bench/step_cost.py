@@ -91,11 +91,8 @@ def ms_by_operator(profile: Path) -> dict[str, float]:
     """onnxruntime profile -> ms each operator type takes in a run: the median over the runs, so
     that a run the host slowed down does not move the small differences this program reads."""
     events = json.loads(profile.read_text())
-    runs = sorted(
-        (e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") == "Session" and e["name"] == "model_run"
-    )
-    starts = [start for start, _ in runs]
-    spent: dict[str, list[float]] = collections.defaultdict(lambda: [0.0] * len(runs))  # op -> ms in each run
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+    spent: dict[str, list[float]] = collections.defaultdict(lambda: [0.0] * len(starts))  # op -> ms in each run
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             run = bisect.bisect_right(starts, event["ts"]) - 1  # the run that holds this node's time
