@@ -14,14 +14,13 @@ median step of the best run, per step and per row-token, and the ratio between t
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import numpy as np
 
-from backend.engine.batch import batch_cache
 from backend.engine.session import DecoderSession
 from bench.bench_model import build_models, int8_dir, quantize_int8, shipped_activations, shipped_variant
+from bench.step_cost import decode_steps
 
 ROWS = (1, 4, 8)
 PROMPTS = (64, 256)
@@ -45,16 +44,7 @@ def layouts() -> dict[str, DecoderSession]:
 def median_step_ms(session: DecoderSession, rows: int, prompt: list[int]) -> float:
     """Median of STEPS decode steps over `rows` rows that each prefilled `prompt`."""
     _, cache = session.prefill(prompt)
-    batch = batch_cache(session)
-    for _ in range(rows):
-        batch.join(cache)
-    tokens = np.full(rows, 13, dtype=np.int64)
-    steps = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
-        batch.decode(session, tokens)
-        steps.append((time.perf_counter() - start) * 1000)
-    return statistics.median(steps)
+    return decode_steps(session, cache, rows, STEPS)[0]
 
 
 def main() -> None:

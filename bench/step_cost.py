@@ -54,14 +54,15 @@ def default_model() -> Path:
     return build_models()["int8"] / "model.onnx"
 
 
-def decode_steps(session: DecoderSession, cache: KVCache, rows: int) -> tuple[float, np.ndarray]:
-    """(median ms, last logits [rows, vocab]) of STEPS decode steps over `rows` copies of `cache`."""
+def decode_steps(session: DecoderSession, cache: KVCache, rows: int, steps: int = STEPS) -> tuple[float, np.ndarray]:
+    """(median ms, last logits [rows, vocab]) of `steps` decode steps over `rows` copies of
+    `cache`, in the engine's batch cache for this graph (bench/cache_layout.py times it too)."""
     batch = batch_cache(session)
     for _ in range(rows):
         batch.join(cache)
     tokens = np.full(rows, 13, dtype=np.int64)
     times = []
-    for _ in range(STEPS):
+    for _ in range(steps):
         start = time.perf_counter()
         logits = batch.decode(session, tokens)
         times.append((time.perf_counter() - start) * 1000)
