@@ -145,12 +145,13 @@ def report(model: Path, rows: int, target: float, latency: float, m: dict) -> st
     added = {op: many[op] - one.get(op, 0.0) for op in many}
     share = {op: extra / sum(added.values()) for op, extra in added.items()}
     largest = sorted(share, key=share.get, reverse=True)
+    per_row = (cb - c1) / (rows - 1)  # wall ms a row adds to the step
     lines = [
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}, model {model.parent.name}/{model.name}, 1 onnxruntime thread\n",
         f"| measure | 1 row | {rows} rows | added per extra row | share of what the rows add |",
         "|---|---:|---:|---:|---:|",
-        f"| decode step, wall (ms) | {c1:.2f} | {cb:.2f} | {(cb - c1) / (rows - 1):.2f} | |",
+        f"| decode step, wall (ms) | {c1:.2f} | {cb:.2f} | {per_row:.2f} | |",
         f"| sampling + log-probability, served defaults (ms) | {s:.2f} | {rows * s:.2f} | {s:.2f} | |",
         f"| decode step, profiled: all kernels (ms) | {sum(one.values()):.2f} | {sum(many.values()):.2f} "
         f"| {sum(added.values()) / (rows - 1):.2f} | 100% |",
@@ -174,7 +175,7 @@ def report(model: Path, rows: int, target: float, latency: float, m: dict) -> st
         )
     lines.append(f"| ... and sampling free | {gain(c1, step, 0.0, rows):.2f}x | {slowdown(c1, step, 0.0, rows):.2f}x |")
     lines.append(
-        f"\nA row adds {(cb - c1) / (rows - 1):.2f} ms to the step, plus {s:.2f} ms of sampling. "
+        f"\nA row adds {per_row:.2f} ms to the step, plus {s:.2f} ms of sampling. "
         f"For a {target:g}x gain it may add at most {most_added_per_row(c1, s, rows, gain_at_least=target):.2f} ms; "
         f"for a request's tokens at most {latency:g}x as slow as alone, "
         f"{most_added_per_row(c1, s, rows, slowdown_at_most=latency):.2f} ms."
